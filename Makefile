@@ -1,0 +1,22 @@
+# The two commands (see README): `make run` and `make test`. Both set everything up first.
+.PHONY: run test setup stop lint bench
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	.venv/bin/newsradar run
+
+test: setup
+	.venv/bin/python -m pytest
+
+stop:
+	-.venv/bin/newsradar airflow stop
+	-.venv/bin/newsradar es stop
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy newsradar crawlers enrich index alerts dags
+
+bench: setup
+	.venv/bin/python -m bench

@@ -1,0 +1,1 @@
+"""Alert rules, their evaluation, and one delivery channel per file (email, Slack)."""

@@ -1,0 +1,168 @@
+"""Quality report for enrichment: language ID, event classification, entities.
+
+Run as ``python -m bench.enrich_quality`` from the repository root. Language ID is measured on the
+real publisher pages in ``../shared/data/extraction`` (skipped if absent) and on the dev set titles;
+classification and entities on ``tests/fixtures/enrich/devset.jsonl`` (split "dev" was used for
+tuning the lexicon, split "heldout" was written afterwards and never tuned on).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from enrich.classify import event_types
+from enrich.entities import find_entities
+from enrich.language import detect_langdetect, detect_language, detect_py3langid
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRACTION = REPO.parent / "shared" / "data" / "extraction"
+DEVSET = REPO / "tests" / "fixtures" / "enrich" / "devset.jsonl"
+LANGS = ("de", "en", "zh")
+EVENT_LABELS = ("release", "ban", "restriction", "regulation", "other")
+_CHARSET = re.compile(rb"""charset=["']?([A-Za-z0-9_-]+)""")
+
+
+def decode_html(raw: bytes) -> str:
+    """UTF-8 if it decodes; else the declared charset with GB2312/GBK widened to GB18030; else GB18030.
+
+    Several Chinese pages declare gb2312 but use GBK/GB18030 characters, and some declare nothing.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    m = _CHARSET.search(raw[:5000])
+    enc = m.group(1).decode("ascii").lower() if m else "gb18030"
+    if enc in ("gb2312", "gbk", "x-gbk", "gb18030", "cp936"):
+        enc = "gb18030"
+    try:
+        return raw.decode(enc)
+    except (LookupError, UnicodeDecodeError):
+        return raw.decode("gb18030", errors="replace")
+
+
+def load_pages(root: Path = EXTRACTION) -> list[tuple[str, str, str]]:
+    """(true lang, title, text) per page: labelled title/text where present, else from the HTML."""
+    from lxml import html as lxml_html
+
+    pages = []
+    for line in (root / "index.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        label = json.loads((root.parent / row["json"]).read_text("utf-8"))
+        title = (label.get("title") or "").strip()
+        text = (label.get("text") or "").strip()
+        if not title or not text:
+            source = decode_html((root.parent / row["html"]).read_bytes())
+            doc = lxml_html.fromstring(source.encode("utf-8"), parser=lxml_html.HTMLParser(encoding="utf-8"))
+            for node in doc.xpath("//script|//style|//noscript"):
+                node.drop_tree()
+            title = title or (doc.findtext(".//title") or "").strip()
+            body = doc.find(".//body")
+            text = text or re.sub(r"\s+", " ", body.text_content() if body is not None else "").strip()
+        pages.append((str(row["lang"]), title, text))
+    return pages
+
+
+def _lang_table(name: str, samples: list[tuple[str, str, str, str | None]]) -> None:
+    methods: dict[str, Callable[[str, str, str | None], str]] = {
+        "langdetect": lambda t, x, h: detect_langdetect(t, x),
+        "py3langid": lambda t, x, h: detect_py3langid(t, x),
+        "combined": lambda t, x, h: detect_language(t, x),
+        "combined+hint": lambda t, x, h: detect_language(t, x, h),
+    }
+    print(f"\n{name} (n={len(samples)})")
+    print(f"  {'method':14} " + " ".join(f"{lang:>10}" for lang in LANGS) + f" {'all':>10} {'ms/doc':>7}")
+    for method, fn in methods.items():
+        right: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        start = time.perf_counter()
+        for lang, title, text, hint in samples:
+            total[lang] += 1
+            right[lang] += fn(title, text, hint) == lang
+        elapsed = (time.perf_counter() - start) * 1000 / max(1, len(samples))
+        cells = " ".join(f"{right[lang] / max(1, total[lang]):>10.3f}" for lang in LANGS)
+        print(f"  {method:14} {cells} {sum(right.values()) / max(1, len(samples)):>10.3f} {elapsed:>7.2f}")
+
+
+def language_report() -> None:
+    """Accuracy per language on real pages (full / title / first 30 chars) and on dev-set titles."""
+    if (EXTRACTION / "index.jsonl").exists():
+        pages = load_pages()
+        print("Language ID on real pages; hint = the page's true language (as a source hint would be)")
+        _lang_table("full text (title + text)", [(lang, t, x, lang) for lang, t, x in pages])
+        _lang_table("title only", [(lang, t or x[:60], "", lang) for lang, t, x in pages])
+        _lang_table("first 30 characters of text", [(lang, x[:30], "", lang) for lang, _, x in pages])
+    else:
+        print(f"Language ID on real pages: skipped ({EXTRACTION} absent)")
+    rows = _devset()
+    _lang_table("dev-set titles, hint withheld", [(r["lang"], r["title"], "", None) for r in rows])
+
+
+def _devset(split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in DEVSET.read_text("utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def classification_scores(rows: Iterable[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
+    """Precision, recall and support per event type (multi-label)."""
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    for row in rows:
+        gold = set(row["event_types"])
+        got = set(event_types(str(row["title"]), str(row.get("text") or "")))
+        for label in gold | got:
+            if label in gold and label in got:
+                tp[label] += 1
+            elif label in got:
+                fp[label] += 1
+            else:
+                fn[label] += 1
+    return {
+        label: (
+            tp[label] / max(1, tp[label] + fp[label]),
+            tp[label] / max(1, tp[label] + fn[label]),
+            tp[label] + fn[label],
+        )
+        for label in EVENT_LABELS
+    }
+
+
+def entity_scores(rows: Iterable[dict[str, Any]]) -> tuple[float, float]:
+    """Micro precision and recall of canonical entity names (direct mentions, no added parents)."""
+    tp = fp = fn = 0
+    for row in rows:
+        gold = set(row["entities"])
+        got = {m.name for m in find_entities(str(row["title"]), str(row.get("text") or ""))}
+        tp += len(gold & got)
+        fp += len(got - gold)
+        fn += len(gold - got)
+    return tp / max(1, tp + fp), tp / max(1, tp + fn)
+
+
+def classification_report() -> None:
+    """P/R per event type and entity P/R, per dev-set split."""
+    for split in ("dev", "heldout"):
+        rows = _devset(split)
+        print(f"\nEvent classification, split={split} (n={len(rows)})")
+        for label, (p, r, n) in classification_scores(rows).items():
+            print(f"  {label:12} P={p:.3f} R={r:.3f} support={n}")
+        ep, er = entity_scores(rows)
+        print(f"  entities     P={ep:.3f} R={er:.3f}")
+
+
+def main() -> int:
+    language_report()
+    classification_report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

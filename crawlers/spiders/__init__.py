@@ -1,0 +1,1 @@
+"""Spiders: thin request/response glue; extraction and storage live in modules and pipelines."""

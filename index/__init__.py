@@ -1,0 +1,1 @@
+"""The Elasticsearch side of newsradar: the local node, capabilities, mapping, indexing and search."""

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh machine: the few system packages, then .venv from the lock.
+# A second run finds everything in place and returns in about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+missing=()
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and rerun"
+    exit 1
+  fi
+  log "installing system packages: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python=${NEWSRADAR_PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python=$candidate
+      break
+    fi
+  done
+fi
+if [ -z "$python" ]; then
+  log "Python 3.11 is required (set NEWSRADAR_PYTHON to its path)"
+  exit 1
+fi
+
+stamp=.venv/.installed
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $python"
+  "$python" -m venv .venv
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing locked dependencies into .venv (first time: about a minute)"
+  # pip 23 silently drops lxml[html_clean]; upgrade pip first.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==26.3"
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+  echo "$want" > "$stamp"
+else
+  log ".venv is up to date"
+fi

@@ -1,0 +1,70 @@
+"""Shared fixtures: a real Elasticsearch node, an Airflow metadata DB, isolated indices and state.
+
+Airflow reads its configuration at import time, so the environment is set here, before any test
+module imports airflow. Indices get a per-session prefix: tests never touch a user's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_TMP = Path(tempfile.mkdtemp(prefix="newsradar-tests-"))
+PREFIX = f"newsradar-test-{uuid.uuid4().hex[:8]}"
+
+os.environ["NEWSRADAR_INDEX_PREFIX"] = PREFIX
+os.environ["NEWSRADAR_STATE_DIR"] = str(_TMP / "state")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["AIRFLOW_HOME"] = str(_TMP / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_TMP / 'airflow' / 'airflow.db'}"
+(_TMP / "airflow").mkdir(parents=True, exist_ok=True)
+
+from index import node  # noqa: E402
+from index.client import get_client  # noqa: E402
+from newsradar.settings import Settings, get_settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def es(settings: Settings) -> Iterator[object]:
+    """The real node: reuse a running one, else start it (and stop it again at the end)."""
+    before = node.status(settings)
+    node.start(settings, print)
+    client = get_client(settings)
+    yield client
+    client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True, allow_no_indices=True)
+    if not before.running:
+        node.stop(settings, print)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated Airflow metadata database for `dag.test()`."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup_tmp() -> Iterator[None]:
+    yield
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return ROOT / "tests" / "fixtures"
