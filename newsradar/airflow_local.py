@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from newsradar import services
 from newsradar.settings import PROJECT_ROOT, Settings
 
 COMPONENTS: dict[str, list[str]] = {
@@ -79,31 +79,9 @@ def migrate(settings: Settings) -> None:
         raise AirflowError(f"airflow db migrate failed:\n{proc.stderr[-3000:]}")
 
 
-def _pidfile(settings: Settings, component: str) -> Path:
-    return settings.airflow_home / "run" / f"{component}.pid"
-
-
-def _alive(pid: int) -> bool:
-    try:  # reap it first if it is our own exited child, else kill(0) sees the zombie as alive
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pid(settings: Settings, component: str) -> int | None:
-    try:
-        pid = int(_pidfile(settings, component).read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
+def _service(settings: Settings, name: str) -> services.Service:
+    home = settings.airflow_home
+    return services.Service(name, [_airflow_bin(), *COMPONENTS[name]], home / "run", home / "component-logs")
 
 
 def api_url(settings: Settings) -> str:
@@ -119,7 +97,7 @@ def healthy(settings: Settings) -> bool:
 
 
 def status(settings: Settings) -> dict[str, int | None]:
-    return {name: _pid(settings, name) for name in COMPONENTS}
+    return {name: services.pid_of(_service(settings, name)) for name in COMPONENTS}
 
 
 def start(settings: Settings, echo: Echo = print, timeout: float = 120.0) -> str:
@@ -130,44 +108,27 @@ def start(settings: Settings, echo: Echo = print, timeout: float = 120.0) -> str
         return api_url(settings)
     echo("Migrating the Airflow database ...")
     migrate(settings)
-    env = {**os.environ, **airflow_env(settings)}
-    (settings.airflow_home / "run").mkdir(parents=True, exist_ok=True)
-    logs = settings.airflow_home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    for name, args in COMPONENTS.items():
-        if running[name]:
-            continue
-        with (logs / f"{name}.out").open("ab") as out:
-            proc = subprocess.Popen(
-                [_airflow_bin(), *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        _pidfile(settings, name).write_text(str(proc.pid))
-        echo(f"started airflow {name} (pid {proc.pid}, log {logs / (name + '.out')})")
+    env = airflow_env(settings)
+    for name in COMPONENTS:
+        if not running[name]:
+            service = _service(settings, name)
+            pid = services.start(service, env)
+            echo(f"started airflow {name} (pid {pid}, log {service.log})")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if healthy(settings):
             echo(f"Airflow UI: {api_url(settings)} (no login: every user is admin on this local stack)")
             return api_url(settings)
-        dead = [name for name in COMPONENTS if _pid(settings, name) is None]
+        dead = [name for name in COMPONENTS if services.pid_of(_service(settings, name)) is None]
         if dead:
-            raise AirflowError(f"airflow {', '.join(dead)} exited during start; see logs in {logs}")
+            tails = "\n".join(f"--- {n}:\n{services.log_tail(_service(settings, n))}" for n in dead)
+            raise AirflowError(f"airflow {', '.join(dead)} exited during start:\n{tails}")
         time.sleep(1)
-    raise AirflowError(f"Airflow API did not answer within {timeout:.0f}s; see logs in {logs}")
+    raise AirflowError(
+        f"Airflow API did not answer within {timeout:.0f}s; see logs in {settings.airflow_home / 'logs'}"
+    )
 
 
 def stop(settings: Settings, echo: Echo = print, timeout: float = 30.0) -> None:
     for name in COMPONENTS:
-        pid = _pid(settings, name)
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                break
-            time.sleep(0.3)
-        else:
-            echo(f"airflow {name} (pid {pid}) did not stop in {timeout:.0f}s; killing its group")
-            os.killpg(pid, signal.SIGKILL)
-        _pidfile(settings, name).unlink(missing_ok=True)
-        echo(f"stopped airflow {name} (pid {pid})")
+        services.stop(_service(settings, name), echo, timeout)
