@@ -157,7 +157,12 @@ def _detect(sample: bytes) -> str | None:
     match = from_bytes(sample).best()
     if match is None:
         return None
-    return normalise_charset(match.encoding)
+    enc = normalise_charset(match.encoding)
+    # Detectors pick arbitrarily among Latin code pages that decode German umlauts identically;
+    # report windows-1252, the web's de facto default, whenever it yields the same text.
+    if enc and enc != "cp1252" and _decode_tolerant(sample, "cp1252") == _decode_tolerant(sample, enc):
+        return "cp1252"
+    return enc
 
 
 def decode_html(body: bytes, declared: str | None = None) -> tuple[str, str]:
@@ -177,9 +182,9 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, str]:
                 break
     sample = body[:_SAMPLE_BYTES]
     claims: list[str] = []
-    for enc in [normalise_charset(declared), *_sniff_declared(body[:_SNIFF_BYTES])]:
-        if enc and enc not in claims:
-            claims.append(enc)
+    for claim in [normalise_charset(declared), *_sniff_declared(body[:_SNIFF_BYTES])]:
+        if claim and claim not in claims:
+            claims.append(claim)
 
     if body.isascii():
         return body.decode("ascii"), claims[0] if claims and claims[0] not in {"utf-16"} else "utf-8"

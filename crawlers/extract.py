@@ -45,6 +45,7 @@ LEAD_MAX = 400
 
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u3000\u200b\ufeff]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -304,11 +305,13 @@ def _site_names(meta: dict[str, str], ld: dict[str, Any], url: str | None) -> li
 
 # ----------------------------------------------------------------------------------------- titles
 
-_SEP = re.compile(r"\s+[|–—\-·•:»/*]{1,2}\s+|\s*[|｜_]\s*|(?<=[\u3400-\u9fff）」》])[-－—–](?=[\u3400-\u9fffA-Za-z])")
+_SEP = re.compile(
+    r"\s+[|–—\-·•:»/*]{1,2}\s+|\s*[|｜_]\s*|(?<=[\u3400-\u9fff）」》])[-－—–](?=[\u3400-\u9fffA-Za-z])"
+)
 _BYLINE = re.compile(r"^(by|von|written by)\s+\w", re.I)
 _DATE_ONLY = re.compile(r"^[\d.\-/年月日\s:]+$")
 _GENERIC_TAIL = re.compile(
-    r"^(news|nachrichten|online|aktuell|home|startseite|blog|新闻|新闻中心|资讯|正文|首页|频道|网|.{1,8}(网|频道|新闻|日报|晚报|报|在线|门户))$",
+    r"^(news|nachrichten|online|aktuell|home|startseite|blog|新闻|新闻中心|资讯|正文|首页|频道|网|科技|财经|体育|娱乐|时政|国际|国内|社会|军事|汽车|房产|教育|健康|.{1,8}(网|频道|新闻|日报|晚报|报|在线|门户))$",
     re.I,
 )
 
@@ -345,8 +348,9 @@ def clean_title(title: str, sites: Iterable[str] = ()) -> str:
         head, tail = title[: last.start()].strip(), title[last.end():].strip()
         first = parts[0]
         lead_seg, rest = title[: first.start()].strip(), title[first.end():].strip()
-        if head and (_is_site_segment(tail, sites) or (last.group().strip() == "|" and len(tail) < len(head)
-                                                         and len(tail.split()) <= 4)):
+        boiler_sep = last.group().strip() in {"|", "｜", "_"}
+        if head and (_is_site_segment(tail, sites) or (boiler_sep and len(tail) < len(head)
+                                                         and len(tail.split()) <= 4 and len(tail) <= 30)):
             title = head
         elif rest and len(lead_seg) < len(rest) and (
             _is_site_segment(lead_seg, sites)
@@ -417,30 +421,41 @@ def _readability_text(html: str) -> str:
     return _html_to_text(Document(html).summary(html_partial=True))
 
 
-def _body_text(html: str, url: str | None, chinese: bool) -> str:
-    """trafilatura for alphabetic scripts; for Chinese the better of trafilatura and readability.
+def _size(text: str, chinese: bool) -> int:
+    return len(_CJK.findall(text)) if chinese else len(_WORD.findall(text))
 
-    readability wins on Chinese when it finds clearly more CJK text: trafilatura's paragraph
-    heuristics (link density, minimum lengths tuned on Latin text) drop short Chinese paragraphs.
+
+def _paragraph_words(tree: Any) -> int:
+    """Words in <p> elements outside page chrome: a cheap upper bound of the article length."""
+    paras = tree.xpath("//p[not(ancestor::nav or ancestor::footer or ancestor::header or ancestor::aside)]")
+    return sum(len(_WORD.findall(p.text_content())) for p in paras)
+
+
+def _body_text(html: str, url: str | None, chinese: bool, p_words: int) -> str:
+    """Run trafilatura and readability; keep the primary one unless it visibly failed.
+
+    Each tool has one typical failure that the other does not share. trafilatura sometimes stops
+    early (an inline widget ends its main-text scan), leaving well under half of the article;
+    readability sometimes locks onto a caption or byline box and returns a fragment. On Chinese
+    pages trafilatura's heuristics (link density, lengths tuned on Latin text) keep navigation and
+    related-article blocks, so readability is primary there and trafilatura for everything else.
     """
     try:
         tra = _trafilatura_text(html, url)
     except Exception:  # trafilatura has raised on odd trees before; readability is the fallback
         log.debug("trafilatura failed on %s", url, exc_info=True)
         tra = ""
-    if not chinese and tra:
-        return tra
+    if not chinese and tra and _size(tra, False) >= 0.5 * p_words:
+        return tra  # cannot be a truncation: skip readability, the slowest step on big pages
     try:
         rea = _readability_text(html)
     except Exception:
         log.debug("readability failed on %s", url, exc_info=True)
         rea = ""
-    if not tra:
-        return rea
-    if not rea:
-        return tra
-    n_tra, n_rea = len(_CJK.findall(tra)), len(_CJK.findall(rea))
-    return rea if n_rea > 1.15 * n_tra else tra
+    n_tra, n_rea = _size(tra, chinese), _size(rea, chinese)
+    if chinese:
+        return tra if n_rea < 30 or n_rea < 0.05 * n_tra else rea
+    return rea if n_tra < 0.5 * n_rea else tra
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -525,11 +540,13 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
     lang_hint = _lang(tree, meta)
     visible = _norm_ws(" ".join(tree.xpath("//body//text()[not(ancestor::script)][not(ancestor::style)]")))
     chinese = (lang_hint or "").startswith("zh") or _cjk_share(title + visible[:3000]) > 0.3
-    body = _body_text(text, url, chinese)
+    body = _body_text(text, url, chinese, 0 if chinese else _paragraph_words(tree))
 
     description = _norm_ws(meta.get("og:description") or meta.get("description")
                            or _ld_str(ld.get("description")) or "")
-    first_para = body.split("\n\n", 1)[0] if body else ""
+    # The body often starts with the headline or a dateline; the lead is the first real paragraph.
+    paras = [p for p in body.split("\n\n") if p and p != title]
+    first_para = next((p for p in paras if len(p) >= 40 or (_CJK.search(p) and len(p) >= 15)), "")
     lead = _cut(description if len(description) >= 40 else first_para or description)
 
     published, source = _published(ld, meta, tree, url, body, visible, tz)
@@ -589,7 +606,8 @@ def _published(
         dt = parse_date(meta.get(key), tz)
         if dt:
             return dt, "meta"
-    for el in tree.xpath('//time[@datetime][@itemprop="datePublished" or @pubdate]|//*[@itemprop="datePublished"]'):
+    time_xpath = '//time[@datetime][@itemprop="datePublished" or @pubdate]|//*[@itemprop="datePublished"]'
+    for el in tree.xpath(time_xpath):
         dt = parse_date(el.get("datetime") or el.get("content") or el.text_content(), tz)
         if dt:
             return dt, "meta"
