@@ -8,7 +8,9 @@ import json
 
 import typer
 
+from alerts import cli as alerts_cli
 from crawlers import cli as crawlers_cli
+from enrich import cli as enrich_cli
 from index import cli as index_cli
 from newsradar.clitools import echo_err, fail
 from newsradar.settings import get_settings
@@ -18,7 +20,7 @@ app = typer.Typer(
 )
 airflow_app = typer.Typer(help="The local Airflow (SQLite, LocalExecutor, loopback).", no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
-for area in (crawlers_cli, index_cli):
+for area in (crawlers_cli, enrich_cli, index_cli, alerts_cli):
     area.register(app)
 
 

@@ -1,0 +1,196 @@
+"""Slack via incoming webhooks, with Block Kit.
+
+The webhook URL is a secret: rules name a *connection*, resolved here from the environment
+(``NEWSRADAR_SLACK_WEBHOOK_<NAME>``) or, under Airflow, from the Airflow connection of that id.
+
+Headlines are untrusted: every piece of article text is mrkdwn-escaped (``&``, ``<``, ``>``), which
+also defuses ``<!channel>``, ``<!here>`` and ``<@U…>`` mentions; bare ``@channel``/``@here`` get a
+word joiner so no client turns them into a mention.
+
+Retries inside one send are bounded: 429 waits the advertised Retry-After (up to
+``slack_max_retry_after_s``, beyond that the outbox schedules the retry), 5xx and transport errors
+back off exponentially for ``slack_max_retries`` tries. Incoming webhooks take no idempotency key,
+so a POST that succeeded but whose outbox write was lost will be sent again (see docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from alerts.channel import Channel, Delivery, DeliveryError
+from alerts.message import Message, StorySummary
+from newsradar.settings import Settings
+
+_MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_MAX_BLOCKS = 48
+_SECTION_LIMIT = 2900
+
+
+def escape(text: str) -> str:
+    """mrkdwn-escape untrusted text: no links, mentions or broadcasts can come from a headline."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub("@\u2060\\1", text)
+
+
+def link(url: str, label: str) -> str:
+    """A mrkdwn link to an http(s) URL; anything else is shown as escaped text."""
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        return escape(label or url)
+    safe_url = quote(url, safe=":/?#[]@!$'()*+,;=%~-._").replace("&", "&amp;")
+    return f"<{safe_url}|{escape(label or url).replace('|', '¦')}>"
+
+
+def env_name(connection: str) -> str:
+    return "NEWSRADAR_SLACK_WEBHOOK_" + re.sub(r"[^A-Z0-9]", "_", connection.upper())
+
+
+def webhook_url(connection: str) -> str:
+    """The secret URL of a named connection: environment first, then Airflow's connections."""
+    url = os.environ.get(env_name(connection), "").strip()
+    if url:
+        return url
+    under_airflow = "AIRFLOW_CTX_DAG_ID" in os.environ or f"AIRFLOW_CONN_{connection.upper()}" in os.environ
+    if under_airflow:
+        try:
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(connection)
+        except Exception as error:  # Airflow raises its own not-found types per version
+            raise DeliveryError(f"Airflow connection {connection!r}: {error}") from error
+        password = conn.password or ""
+        if password.startswith(("http://", "https://")):
+            return password
+        if conn.host:
+            host = conn.host if "://" in conn.host else f"https://{conn.host}"
+            return host.rstrip("/") + "/" + password.lstrip("/")
+    raise DeliveryError(
+        f"no webhook for Slack connection {connection!r}: set {env_name(connection)} "
+        f"or an Airflow connection {connection!r}"
+    )
+
+
+def _clip(text: str, limit: int = _SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, 1900)}]}
+
+
+def _story_blocks(story: StorySummary, compact: bool) -> list[dict[str, Any]]:
+    title = f"*[{escape(story.event_label.upper())}] {escape(story.english_title)}*"
+    if story.is_update:
+        title = f":arrows_counterclockwise: *Update* ({escape('; '.join(story.update_reasons))})\n" + title
+    lines = [title]
+    if story.headline_en and story.headline_en != story.headline:
+        lines.append(f"_Original ({escape(story.lang or '?')}):_ {escape(story.headline)}")
+    lead = story.lead_en or story.lead
+    if lead and not compact:
+        lines.append(escape(" ".join(lead.split())[:500]))
+    blocks = [_section("\n".join(lines))]
+    facts = (
+        f"{len(story.outlets)} outlets: {escape(', '.join(story.outlets))} · "
+        f"languages: {escape(', '.join(story.languages))}"
+    )
+    if story.first_report:
+        first = story.first_report
+        facts += f" · first: {link(first.url, first.source)} ({escape(first.lang or '?')})"
+    blocks.append(_context(facts))
+    if not compact and story.links:
+        items = [
+            f"• [{escape(x.lang or '?')}] {escape(x.source)}: {link(x.url, x.title or x.url)}"
+            for x in story.links
+        ]
+        blocks.append(_section("\n".join(items)))
+    return blocks
+
+
+def render(message: Message) -> dict[str, Any]:
+    """Webhook payload: Block Kit blocks plus the ``text`` fallback used in notifications."""
+    if message.kind == "operator":
+        text = escape(message.text)
+        return {"text": _clip(text), "blocks": [_section(":warning: *newsradar operator*\n" + text)]}
+    if message.kind == "digest":
+        count = len(message.stories)
+        head = f"*Digest {escape(message.rule)}*: {count} new stor{'y' if count == 1 else 'ies'}"
+        blocks: list[dict[str, Any]] = [_section(head)]
+        for shown, story in enumerate(message.stories):
+            new = [{"type": "divider"}, *_story_blocks(story, compact=True)]
+            if len(blocks) + len(new) > _MAX_BLOCKS - 1:
+                blocks.append(_context(f"… and {count - shown} more stories"))
+                break
+            blocks.extend(new)
+        return {"text": head, "blocks": blocks}
+    story = message.stories[0]
+    fallback = f"[{story.event_label}] {'Update: ' if story.is_update else ''}{story.english_title}"
+    blocks = _story_blocks(story, compact=False)
+    blocks.append(_context(f"rule {escape(message.rule)}"))
+    return {"text": _clip(escape(fallback)), "blocks": blocks}
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+class SlackChannel(Channel):
+    kind = "slack"
+
+    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.sleep = sleep
+
+    def send(self, delivery: Delivery) -> str:
+        payload = render(delivery.message)
+        receipts = [self._post(webhook_url(name), payload, name) for name in delivery.targets]
+        return "; ".join(receipts)
+
+    def _post(self, url: str, payload: dict[str, Any], name: str) -> str:
+        cfg = self.settings
+        tries = cfg.slack_max_retries + 1
+        problem = ""
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            try:
+                response = httpx.post(url, json=payload, timeout=cfg.slack_timeout)
+            except httpx.TransportError as error:
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                if 200 <= response.status_code < 300:
+                    return f"slack:{name} HTTP {response.status_code}"
+                body = response.text[:200]
+                problem = f"HTTP {response.status_code} {body}"
+                if response.status_code == 429:
+                    wait = _retry_after(response)
+                    if wait > cfg.slack_max_retry_after_s or last:
+                        raise DeliveryError(f"slack:{name} rate limited ({problem})", retry_after=wait)
+                    self.sleep(wait)
+                    continue
+                if response.status_code < 500:
+                    raise DeliveryError(f"slack:{name} rejected the message: {problem}", permanent=True)
+            if not last:
+                self.sleep(min(cfg.slack_backoff_s * 2**attempt, 30.0))
+        raise DeliveryError(f"slack:{name} failed after {tries} tries: {problem}")
+
+    def preview(self, message: Message) -> str:
+        payload = render(message)
+        texts = [payload["text"]]
+        for block in payload["blocks"]:
+            if block["type"] == "section":
+                texts.append(block["text"]["text"])
+            elif block["type"] == "context":
+                texts.append(block["elements"][0]["text"])
+        return "\n".join(texts)

@@ -1,0 +1,119 @@
+"""Where rules live: YAML files in the rules folder (reviewed like code) and rules saved from the
+web UI in the `<prefix>-rules` index. Both are validated the same way; a bad rule is reported with
+its origin and never hides the good ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from alerts.rules import Rule, RuleProblem, load_rule_dir, validate_rule
+from newsradar.settings import Settings
+
+
+@dataclass
+class RuleSet:
+    rules: list[Rule] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # rule name -> file or index it came from
+
+    def get(self, name: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.name == name), None)
+
+
+def rules_index(settings: Settings) -> str:
+    return settings.index_name("rules")
+
+
+def ensure_rules_index(client: Elasticsearch, settings: Settings) -> str:
+    name = rules_index(settings)
+    if not client.indices.exists(index=name):
+        # Rules are stored as given (not indexed field by field), so a schema change never makes
+        # an old saved rule unreadable: it is re-validated on load and reported if it no longer fits.
+        client.options(ignore_status=400).indices.create(
+            index=name,
+            settings={"number_of_shards": 1, "number_of_replicas": 0},
+            mappings={
+                "dynamic": False,
+                "properties": {
+                    "name": {"type": "keyword"},
+                    "owner": {"type": "keyword"},
+                    "updated_at": {"type": "date"},
+                    "rule": {"type": "object", "enabled": False},
+                },
+            },
+        )
+    return name
+
+
+def save_rule(client: Elasticsearch, settings: Settings, rule: Rule) -> None:
+    """Create or replace the saved rule with this name (the name is the document id)."""
+    index = ensure_rules_index(client, settings)
+    client.index(
+        index=index,
+        id=rule.name,
+        document={
+            "name": rule.name,
+            "owner": rule.owner,
+            "updated_at": datetime.now(UTC).isoformat(),
+            "rule": rule.model_dump(mode="json"),
+        },
+        refresh="wait_for",
+    )
+
+
+def delete_rule(client: Elasticsearch, settings: Settings, name: str) -> bool:
+    try:
+        client.delete(index=rules_index(settings), id=name, refresh="wait_for")
+    except NotFoundError:
+        return False
+    return True
+
+
+def load_stored_rules(client: Elasticsearch, settings: Settings) -> tuple[list[Rule], list[RuleProblem]]:
+    index = rules_index(settings)
+    if not client.indices.exists(index=index):
+        return [], []
+    rules: list[Rule] = []
+    problems: list[RuleProblem] = []
+    search_after: list[str] | None = None
+    while True:
+        page = client.search(
+            index=index, size=500, sort=[{"name": "asc"}], search_after=search_after, query={"match_all": {}}
+        )
+        hits = page["hits"]["hits"]
+        for hit in hits:
+            rule, found = validate_rule(hit["_source"].get("rule"), f"{index}/{hit['_id']}")
+            problems.extend(found)
+            if rule is not None:
+                rules.append(rule)
+        if len(hits) < 500:
+            return rules, problems
+        search_after = hits[-1]["sort"]
+
+
+def load_rules(client: Elasticsearch | None, settings: Settings, rules_dir: Path | None = None) -> RuleSet:
+    """Files first, then saved rules; a name defined twice keeps the first and reports the second."""
+    folder = rules_dir or settings.rules_dir
+    result = RuleSet()
+    file_rules, file_problems = load_rule_dir(folder) if folder.exists() else ([], [])
+    result.problems.extend(file_problems)
+    stored: list[Rule] = []
+    if client is not None:
+        stored, stored_problems = load_stored_rules(client, settings)
+        result.problems.extend(stored_problems)
+    origins = [(rule, str(file)) for rule, file in file_rules] + [(r, rules_index(settings)) for r in stored]
+    for rule, origin in origins:
+        if rule.name in result.origins:
+            result.problems.append(
+                RuleProblem(
+                    origin, "name", f"rule {rule.name!r} is already defined in {result.origins[rule.name]}"
+                )
+            )
+            continue
+        result.origins[rule.name] = origin
+        result.rules.append(rule)
+    return result
