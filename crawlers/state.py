@@ -97,3 +97,16 @@ class CrawlState:
         seen = self.db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
         validators = self.db.execute("SELECT COUNT(*) FROM validators").fetchone()[0]
         return {"seen": int(seen), "validators": int(validators)}
+
+    def compact(self, older_than: datetime) -> dict[str, int]:
+        """Forget seen URLs first seen before `older_than` and validators not refreshed since.
+
+        Feeds list only recent articles, so a URL older than the retention window will not be
+        offered again; keeping it forever only grows the file. Returns what was removed.
+        """
+        cutoff = older_than.astimezone(UTC).isoformat()
+        with self.db:
+            seen = self.db.execute("DELETE FROM seen WHERE first_seen < ?", (cutoff,)).rowcount
+            validators = self.db.execute("DELETE FROM validators WHERE updated < ?", (cutoff,)).rowcount
+        self.db.execute("VACUUM")
+        return {"seen": int(seen), "validators": int(validators)}

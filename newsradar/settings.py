@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     crawl_log_level: str = "INFO"
     crawl_timeout: float = 1800.0  # the crawl subprocess as a whole
 
+    # Orchestration (the Airflow DAGs)
+    crawl_schedule: str = "*/10 * * * *"
+    crawl_sources: str = "catalog"  # catalog (sources_catalog) | sample (the sample site at sample_base_url)
+    sample_base_url: str = ""  # default http://127.0.0.1:<replay_port>
+    crawl_pool: str = "newsradar_crawl"
+    crawl_pool_slots: int = 4
+    digest_schedule: str = "*/15 * * * *"
+    maintenance_schedule: str = "30 3 * * *"
+    staging_retention_days: int = 14
+    seen_retention_days: int = 180
+
     @classmethod
     def settings_customise_sources(
         cls,

