@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +28,9 @@ COMPONENTS: dict[str, list[str]] = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 Echo = Callable[[str], None]
+# SQLite allows one writer at a time; tasks reporting heartbeats while the scheduler writes would
+# otherwise fail after SQLite's default 5 s wait. WAL (set after migrating) lets readers go on.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
 
 
 class AirflowError(RuntimeError):
@@ -52,7 +56,9 @@ def airflow_env(settings: Settings, home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": "3",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "newsradar.airflow_local.SQLITE_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "newsradar.airflow_local.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -77,6 +83,8 @@ def migrate(settings: Settings) -> None:
     proc = subprocess.run([_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AirflowError(f"airflow db migrate failed:\n{proc.stderr[-3000:]}")
+    with sqlite3.connect(settings.airflow_home / "airflow.db") as db:
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 def _service(settings: Settings, name: str) -> services.Service:
@@ -100,15 +108,34 @@ def status(settings: Settings) -> dict[str, int | None]:
     return {name: services.pid_of(_service(settings, name)) for name in COMPONENTS}
 
 
-def start(settings: Settings, echo: Echo = print, timeout: float = 120.0) -> str:
-    """Start every component that is not running; return the UI URL once the API answers."""
+def ensure_pool(settings: Settings) -> None:
+    """The crawl pool caps concurrent crawls; tasks in a missing pool would never be scheduled."""
+    env = {**os.environ, **airflow_env(settings)}
+    slots = str(settings.crawl_pool_slots)
+    proc = subprocess.run(
+        [_airflow_bin(), "pools", "set", settings.crawl_pool, slots, "newsradar crawls"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise AirflowError(f"could not create pool {settings.crawl_pool}:\n{proc.stderr[-2000:]}")
+
+
+def start(
+    settings: Settings, echo: Echo = print, timeout: float = 120.0, extra_env: dict[str, str] | None = None
+) -> str:
+    """Start every component that is not running; return the UI URL once the API answers.
+
+    `extra_env` reaches the DAGs' tasks (e.g. NEWSRADAR_* settings of the embedded default)."""
     running = status(settings)
     if all(running.values()) and healthy(settings):
         echo(f"Airflow already running at {api_url(settings)}")
         return api_url(settings)
     echo("Migrating the Airflow database ...")
     migrate(settings)
-    env = airflow_env(settings)
+    ensure_pool(settings)
+    env = {**(extra_env or {}), **airflow_env(settings)}
     for name in COMPONENTS:
         if not running[name]:
             service = _service(settings, name)

@@ -5,12 +5,15 @@ and holds the commands that span areas (the main job, local Airflow)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from alerts import cli as alerts_cli
 from crawlers import cli as crawlers_cli
 from enrich import cli as enrich_cli
+from enrich import cli_dedupe
 from index import cli as index_cli
 from newsradar.clitools import echo_err, fail
 from newsradar.settings import get_settings
@@ -20,7 +23,7 @@ app = typer.Typer(
 )
 airflow_app = typer.Typer(help="The local Airflow (SQLite, LocalExecutor, loopback).", no_args_is_help=True)
 app.add_typer(airflow_app, name="airflow")
-for area in (crawlers_cli, enrich_cli, index_cli, alerts_cli):
+for area in (crawlers_cli, enrich_cli, cli_dedupe, index_cli, alerts_cli):
     area.register(app)
 
 
@@ -55,14 +58,53 @@ def airflow_status() -> None:
 
 
 @app.command()
-def run() -> None:
-    """The main job: start the local stack and run the pipeline over the sample site, then summarise."""
+def run(
+    live: Annotated[
+        bool, typer.Option("--live", help="Crawl the live source catalog, not the sample site")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each DAG of the cycle")] = 900,
+) -> None:
+    """The main job: start the local stack, run one pipeline cycle in Airflow, summarise, keep running."""
     from newsradar import mainjob
 
     settings = get_settings()
     try:
-        facts = mainjob.run(settings, echo_err)
+        facts = mainjob.run(settings, echo_err, live=live, timeout=timeout)
     except Exception as error:  # the main job reports any stage's failure the same way
-        raise fail(str(error)) from error
+        raise fail(
+            f"{error}\n(the stack is left running for inspection; `newsradar stop` stops it)"
+        ) from error
     typer.echo(json.dumps(facts, indent=2, ensure_ascii=False))
-    echo_err("Search it: .venv/bin/newsradar search 'Nvidia export controls' ; stop: make stop")
+    echo_err(
+        f"Airflow: {facts['urls']['airflow_ui']}  search UI: {facts['urls']['search_ui']}  "
+        f"mail sink: {facts['urls']['mail_sink']}\n"
+        "Try: .venv/bin/newsradar search 'US export controls on Nvidia chips'.  Stop all: newsradar stop"
+    )
+
+
+@app.command()
+def stop() -> None:
+    """Stop everything `newsradar run` started: web UI, mail sink, replay server, Airflow, Elasticsearch."""
+    from newsradar import mainjob
+
+    mainjob.stop(get_settings(), echo_err)
+
+
+@app.command()
+def mailsink(
+    smtp_port: Annotated[int, typer.Option(help="SMTP port")] = 1025,
+    http_port: Annotated[
+        int, typer.Option(help="Port of the web page and the Slack webhook endpoint")
+    ] = 8025,
+    directory: Annotated[Path | None, typer.Option(help="Where messages are kept")] = None,
+) -> None:
+    """A local SMTP server and Slack-webhook endpoint that keep every message, with a page to read them."""
+    import os
+
+    from newsradar.mailsink import serve
+
+    folder = directory or Path(
+        os.environ.get("NEWSRADAR_MAILSINK_DIR") or get_settings().state_dir / "mailsink"
+    )
+    echo_err(f"mail sink: SMTP 127.0.0.1:{smtp_port}, messages at http://127.0.0.1:{http_port}/ ({folder})")
+    serve(folder, smtp_port=smtp_port, http_port=http_port)

@@ -1,7 +1,9 @@
-"""A local mail sink for the embedded default: an SMTP server on loopback that keeps every message
-as an .eml file, and a small read-only web page to read them.
+"""A local message sink for the embedded default: an SMTP server on loopback that keeps every
+message as an .eml file, a Slack-webhook-compatible endpoint (`POST /slack/<name>`) that keeps every
+post as JSON, and a small read-only web page to read both.
 
-It stands in for a team's mailbox in the demo, so alerts can be seen without any real mail server.
+It stands in for a team's mailbox and Slack channel in the demo, so alerts can be seen without any
+real mail server or Slack workspace.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import json
 import threading
 import time
 from email.message import EmailMessage
@@ -50,6 +53,15 @@ def read_messages(directory: Path) -> list[tuple[str, EmailMessage]]:
     return messages
 
 
+def read_posts(directory: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Webhook posts, oldest first, as (channel name, payload)."""
+    posts = []
+    for path in sorted((directory / "slack").glob("*.json")):
+        channel, _, _ = path.stem.partition("--")
+        posts.append((channel, json.loads(path.read_text(encoding="utf-8"))))
+    return posts
+
+
 def _text_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     return part.get_content() if part is not None else ""
@@ -68,6 +80,24 @@ class _Viewer(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        name = self.path.removeprefix("/slack/").strip("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 1_000_000))
+        if not self.path.startswith("/slack/") or not name.replace("_", "").replace("-", "").isalnum():
+            self._send(HTTPStatus.NOT_FOUND, "<p>post to /slack/NAME</p>")
+            return
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError:
+            self._send(HTTPStatus.BAD_REQUEST, "invalid_payload")
+            return
+        folder = self.server.directory / "slack"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}--{time.time_ns()}.json"
+        target.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        self._send(HTTPStatus.OK, "ok")
 
     def do_GET(self) -> None:
         messages = read_messages(self.server.directory)
@@ -90,11 +120,16 @@ class _Viewer(BaseHTTPRequestHandler):
             f"<td><a href='/message/{key}'>{html.escape(str(m['Subject']))}</a></td></tr>"
             for key, m in reversed(messages)
         )
+        posts = "".join(
+            f"<tr><td>#{html.escape(channel)}</td><td>{html.escape(str(payload.get('text', '')))}</td></tr>"
+            for channel, payload in reversed(read_posts(self.server.directory))
+        )
         self._send(
             HTTPStatus.OK,
             "<!doctype html><meta charset='utf-8'><title>newsradar mail sink</title>"
             f"<h1>Mail sink: {len(messages)} messages</h1>"
-            f"<table border=1 cellpadding=4><tr><th>Date</th><th>To</th><th>Subject</th></tr>{rows}</table>",
+            f"<table border=1 cellpadding=4><tr><th>Date</th><th>To</th><th>Subject</th></tr>{rows}</table>"
+            f"<h2>Slack webhook posts</h2><table border=1 cellpadding=4>{posts}</table>",
         )
 
 

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # Local services of the embedded default
     airflow_port: int = 8080
     replay_port: int = 8765
+    web_port: int = 8000
+    mailsink_smtp_port: int = 1025
+    mailsink_http_port: int = 8025
 
     # Alerts: rules, evaluation windows, delivery (secrets only via env or Airflow connections)
     rules_dir: Path = PROJECT_ROOT / "rules"

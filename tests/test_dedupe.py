@@ -1,0 +1,350 @@
+"""Duplicates and stories with fresh in-memory state: the algorithm on fixtures written for it,
+the sample site's story labels, and the `newsradar dedupe` command."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from enrich.dedupe import (
+    ArticleInput,
+    MemoryState,
+    Params,
+    Record,
+    StoryAssigner,
+    content_hash,
+    decide_all,
+    fill_vectors,
+    shingles,
+    tokens,
+)
+from enrich.embed import get_embedder
+from enrich.numbers import extract_numbers
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dedupe"
+SAMPLE_SITE = Path(__file__).resolve().parent.parent / "crawlers" / "sample_site"
+# Measured on the sample site (25 articles, 9 stories): pairwise precision 1.00, recall 1.00.
+SAMPLE_FLOOR_PRECISION = 0.9
+SAMPLE_FLOOR_RECALL = 0.9
+
+
+def load(name: str) -> list[ArticleInput]:
+    items = []
+    for line in (FIXTURES / name).read_text("utf-8").splitlines():
+        row = json.loads(line)
+        items.append(
+            ArticleInput(
+                id=row["id"],
+                title=row["title"],
+                text=row["text"],
+                url=row["url"],
+                lang=row["lang"],
+                source=row["source"],
+                published=datetime.fromisoformat(row["published"]),
+            )
+        )
+    embedder = get_embedder()
+    fill_vectors(items, embedder.passages, embedder.name)
+    return items
+
+
+def by_id(records: list[Record]) -> dict[str, Record]:
+    return {r.article_id: r for r in records}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, list[ArticleInput]]:
+    return {p.name: load(p.name) for p in sorted(FIXTURES.glob("*.jsonl"))}
+
+
+def everything(corpus: dict[str, list[ArticleInput]]) -> list[ArticleInput]:
+    return [item for items in corpus.values() for item in items]
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+def test_numbers_agree_across_languages() -> None:
+    en = extract_numbers("Qwen 3.5 has 72 billion parameters and 40% lower cost; 1,200 firms use it", "en")
+    de = extract_numbers(
+        "Qwen 3.5 hat 72 Milliarden Parameter und 40 Prozent geringere Kosten; 1.200 Firmen", "de"
+    )
+    zh = extract_numbers("通义千问Qwen 3.5参数达720亿，成本降低四成，1200家企业使用", "zh")
+    for value in ("7.2e+10", "40%", "1200", "3.5"):
+        assert value in en and value in de and value in zh, value
+    assert "7.2e+10" in extract_numbers("七百二十亿参数", "zh")
+    assert "3.5e+05" in extract_numbers("累计35万用户", "zh")
+    # German "Billion" is 10^12, and German decimals use a comma.
+    assert extract_numbers("1 Billion Euro und 2,5 Prozent", "de") == {"1e+12", "2.5%"}
+    # Years and small counts are not evidence.
+    assert extract_numbers("In 2026 three firms, 5 products", "en") == set()
+
+
+def test_jieba_keeps_catalog_names_whole() -> None:
+    words = tokens("阿里巴巴发布通义千问新模型，零一万物和可灵紧随其后", "zh")
+    for name in ("通义千问", "零一万物", "可灵"):
+        assert name in words
+
+
+def test_content_hash_ignores_layout_but_not_words() -> None:
+    body = "Moonshot AI launched Kimi K3 on Tuesday. " * 8
+    assert content_hash("A", body) == content_hash("B", body.upper().replace(". ", ".\n\n"))
+    assert content_hash("A", body) != content_hash("A", body.replace("Tuesday", "Monday"))
+    assert content_hash("Short", "") is None  # too little to identify a copy
+
+
+def test_shingles_language_aware() -> None:
+    assert "kimi k3" in shingles("Moonshot launches Kimi K3", "en")
+    assert any("混元" in s for s in shingles("腾讯开源混元大模型", "zh"))
+
+
+# ------------------------------------------------------------------------------------------ decisions
+
+
+def test_wire_copies_in_english(corpus: dict[str, list[ArticleInput]]) -> None:
+    out = by_id(decide_all(corpus["wire_en.jsonl"]))
+    first = out["en-wire-1"]
+    assert first.duplicate_of is None and first.match == "new"
+    assert out["en-wire-2"].match == "near" and out["en-wire-2"].duplicate_of == "en-wire-1"
+    assert out["en-wire-3"].match == "url" and out["en-wire-3"].duplicate_of == "en-wire-1"
+    assert out["en-wire-4"].match == "hash" and out["en-wire-4"].duplicate_of == "en-wire-1"
+    assert {r.story_id for r in out.values()} == {first.story_id}
+
+
+def test_wire_copies_in_german_and_chinese(corpus: dict[str, list[ArticleInput]]) -> None:
+    de = by_id(decide_all(corpus["wire_de.jsonl"]))
+    assert de["de-wire-2"].duplicate_of == "de-wire-1" and de["de-wire-2"].match == "near"
+    zh = by_id(decide_all(corpus["zh_rewrite.jsonl"]))
+    assert zh["zh-wire-2"].duplicate_of == "zh-wire-1" and zh["zh-wire-2"].match == "near"
+    assert zh["zh-wire-1"].story_id == zh["zh-wire-2"].story_id
+
+
+def test_cross_language_triple_is_one_story_without_duplicates(corpus: dict[str, list[ArticleInput]]) -> None:
+    out = by_id(decide_all(corpus["cross_language.jsonl"]))
+    assert len({r.story_id for r in out.values()}) == 1
+    assert all(r.duplicate_of is None for r in out.values())
+    assert out["x-de"].match == "story" and out["x-zh"].match == "story"
+
+
+def test_all_fixtures_together_keep_stories_apart(corpus: dict[str, list[ArticleInput]]) -> None:
+    state = MemoryState()
+    out = by_id(StoryAssigner(state).assign_batch(everything(corpus)))
+    groups = {
+        "wire_en": ["en-wire-1", "en-wire-2", "en-wire-3", "en-wire-4"],
+        "wire_de": ["de-wire-1", "de-wire-2"],
+        "zh": ["zh-wire-1", "zh-wire-2"],
+        "cross": ["x-en", "x-de", "x-zh"],
+        "nv1": ["neg-nv-1"],
+        "nv2": ["neg-nv-2"],
+        "qwen": ["neg-qwen"],
+        "deepseek": ["neg-deepseek"],
+    }
+    story_of_group = {}
+    for name, ids in groups.items():
+        stories = {out[i].story_id for i in ids}
+        assert len(stories) == 1, (name, stories)
+        story_of_group[name] = stories.pop()
+    assert len(set(story_of_group.values())) == len(groups)
+    assert len(state.stories) == len(groups)
+
+
+def test_same_topic_in_the_same_week_with_other_numbers_is_another_story(
+    corpus: dict[str, list[ArticleInput]],
+) -> None:
+    """Two Nvidia export-control stories: moved two days apart they are inside the time window,
+    but name different chips and quote different charges."""
+    nv1, nv2 = corpus["hard_negatives.jsonl"][:2]
+    assert nv1.published is not None
+    near = replace(nv2, published=nv1.published + timedelta(days=2))
+    out = decide_all([nv1, near])
+    assert out[0].story_id != out[1].story_id
+
+
+def test_time_window_separates_otherwise_matching_reports(corpus: dict[str, list[ArticleInput]]) -> None:
+    en, de, _ = corpus["cross_language.jsonl"]
+    assert en.published is not None
+    late = replace(de, published=en.published + timedelta(days=30))
+    assert decide_all([en, late])[0].story_id != decide_all([en, late])[1].story_id
+    assert decide_all([en, de])[0].story_id == decide_all([en, de])[1].story_id
+
+
+def test_input_order_does_not_change_the_answer(corpus: dict[str, list[ArticleInput]]) -> None:
+    items = everything(corpus)
+    expected = {r.article_id: (r.story_id, r.duplicate_of) for r in decide_all(items)}
+    shuffled = items[:]
+    random.Random(7).shuffle(shuffled)
+    again = decide_all(shuffled)
+    assert [r.article_id for r in again] == [i.id for i in shuffled]  # input order kept
+    assert {r.article_id: (r.story_id, r.duplicate_of) for r in again} == expected
+
+
+def test_threshold_controls_near_duplicates(corpus: dict[str, list[ArticleInput]]) -> None:
+    strict = by_id(decide_all(corpus["wire_de.jsonl"], params=Params(threshold=0.99)))
+    assert strict["de-wire-2"].duplicate_of is None  # no longer a copy ...
+    assert strict["de-wire-2"].story_id == strict["de-wire-1"].story_id  # ... but still the same story
+
+
+def test_rerun_on_the_same_state_returns_the_stored_answer(corpus: dict[str, list[ArticleInput]]) -> None:
+    state = MemoryState()
+    items = corpus["cross_language.jsonl"] + corpus["wire_en.jsonl"]
+    first = [(r.story_id, r.duplicate_of) for r in StoryAssigner(state).assign_batch(items)]
+    stories_before = {k: v.size for k, v in state.stories.items()}
+    second = [(r.story_id, r.duplicate_of) for r in StoryAssigner(state).assign_batch(items)]
+    assert first == second
+    assert {k: v.size for k, v in state.stories.items()} == stories_before
+
+
+def test_story_facts(corpus: dict[str, list[ArticleInput]]) -> None:
+    state = MemoryState()
+    records = StoryAssigner(state).assign_batch(corpus["cross_language.jsonl"])
+    story = state.story(records[0].story_id or "")
+    assert story is not None
+    assert story.size == 3
+    assert story.languages == ["de", "en", "zh"]
+    assert story.outlets == ["circuit-wire", "netzpuls", "zhiku-kuaibao"]
+    # x-en 14:00Z, x-de 18:30+02:00 = 16:30Z, x-zh 09:15+08:00 next day: the English report was first.
+    assert (story.first_article_id, story.first_source, story.first_lang) == ("x-en", "circuit-wire", "en")
+
+
+def test_article_without_vector_can_still_be_a_duplicate() -> None:
+    a = ArticleInput("a", "Title one here", "Some body text that is long enough to hash. " * 6, lang="en")
+    b = ArticleInput("b", "Other title", a.text, lang="en")
+    out = decide_all([a, b])
+    assert out[1].duplicate_of == "a" and out[1].match == "hash"
+    assert out[0].vector is None
+
+
+# ------------------------------------------------------------------------------------------ sample site
+
+
+def sample_site_items() -> tuple[list[dict[str, object]], list[ArticleInput]]:
+    from crawlers.extract import extract
+
+    manifest = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text("utf-8"))
+    items = []
+    for entry in manifest:
+        url = "http://sample.test" + entry["path"]
+        raw = (
+            (SAMPLE_SITE / entry["path"].lstrip("/"))
+            .read_bytes()
+            .replace(b"{{BASE_URL}}", b"http://sample.test")
+        )
+        page = extract(raw, url)
+        items.append(
+            ArticleInput(
+                entry["path"],
+                page.title,
+                page.text,
+                page.lead,
+                url=url,
+                lang=entry["lang"],
+                source=entry["outlet"],
+                published=page.published,
+            )
+        )
+    embedder = get_embedder()
+    fill_vectors(items, embedder.passages, embedder.name)
+    return manifest, items
+
+
+def test_sample_site_story_grouping_matches_the_manifest() -> None:
+    manifest, items = sample_site_items()
+    out = decide_all(items)
+    tp = fp = fn = 0
+    for (a, ra), (b, rb) in itertools.combinations(zip(manifest, out, strict=True), 2):
+        truth, decided = a["story"] == b["story"], ra.story_id == rb.story_id
+        tp += truth and decided
+        fp += decided and not truth
+        fn += truth and not decided
+    precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    print(f"sample site: pairwise precision {precision:.2f}, recall {recall:.2f} ({tp} true pairs found)")
+    assert precision >= SAMPLE_FLOOR_PRECISION and recall >= SAMPLE_FLOOR_RECALL
+    for entry, record in zip(manifest, out, strict=True):
+        if entry["near_duplicate_of"]:
+            assert record.duplicate_of == entry["near_duplicate_of"], entry["path"]
+        else:
+            assert record.duplicate_of is None, entry["path"]
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    from enrich.cli_dedupe import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:
+        """Test app: one group so the command keeps its name."""
+
+    return app
+
+
+def run_cli(cli: typer.Typer, *args: str) -> tuple[int, list[dict[str, object]], str]:
+    result = CliRunner().invoke(cli, ["dedupe", *args])
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, lines, result.stderr
+
+
+def test_cli_prints_one_line_per_article_in_input_order(cli: typer.Typer, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (FIXTURES / "wire_en.jsonl").read_text("utf-8").splitlines()]
+    rows = rows[::-1]  # the copies come first in the file; decisions still follow publication time
+    for row in rows:
+        del row["lang"]  # detected
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    code, out, _ = run_cli(cli, str(path))
+    assert code == 0
+    assert [o["id"] for o in out] == [r["id"] for r in rows]
+    assert all(set(o) >= {"id", "story_id", "duplicate_of"} for o in out)
+    assert {o["id"]: o["duplicate_of"] for o in out} == {
+        "en-wire-1": None,
+        "en-wire-2": "en-wire-1",
+        "en-wire-3": "en-wire-1",
+        "en-wire-4": "en-wire-1",
+    }
+    assert {o["lang"] for o in out} == {"en"}
+    assert len({o["story_id"] for o in out}) == 1
+
+
+def test_cli_reports_bad_lines_and_processes_the_rest(cli: typer.Typer, tmp_path: Path) -> None:
+    good = (FIXTURES / "zh_rewrite.jsonl").read_text("utf-8").splitlines()
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "\n".join([good[0], "{not json", json.dumps({"title": "no id"}), good[1], "[1, 2]"]) + "\n"
+    )
+    code, out, err = run_cli(cli, str(path))
+    assert code != 0
+    assert [o["id"] for o in out] == ["zh-wire-1", "zh-wire-2"]
+    assert out[1]["duplicate_of"] == "zh-wire-1"
+    assert "line 2" in err and "line 3" in err and "missing 'id'" in err and "line 5" in err
+    assert "line 1:" not in err and "line 4:" not in err
+
+
+def test_cli_threshold_option(cli: typer.Typer) -> None:
+    code, out, _ = run_cli(cli, str(FIXTURES / "wire_de.jsonl"), "--threshold", "0.99")
+    assert code == 0 and out[1]["duplicate_of"] is None and out[0]["story_id"] == out[1]["story_id"]
+    code, _, err = run_cli(cli, str(FIXTURES / "wire_de.jsonl"), "--threshold", "1.5")
+    assert code != 0 and "threshold" in err
+
+
+def test_vectors_are_compared_only_within_one_model(corpus: dict[str, list[ArticleInput]]) -> None:
+    en, de, _ = corpus["cross_language.jsonl"]
+    assert de.vector is not None
+    other = replace(
+        de, embedding_model="another-model", vector=np.ones_like(de.vector) / np.sqrt(de.vector.size)
+    )
+    out = decide_all([en, other])
+    assert out[0].story_id != out[1].story_id
