@@ -1,28 +1,81 @@
-"""Bulk indexing of articles with stable ids: a re-run overwrites, never duplicates."""
+"""Bulk indexing of articles: stable ids, batches, retries with backoff, failures kept for retry, and
+story-level fields kept consistent across every member of a story.
+
+* A document's `_id` is the article id (derived from the canonical URL), so a re-run overwrites and
+  never duplicates.
+* 429 and 5xx answers (per document or for the whole request) are retried with exponential backoff;
+  anything else is a failure of that document.
+* Every failure is reported with its reason and written, with the full document, to a failures file
+  on staging (`index.failures`); the next run re-submits it unless a newer version of the same id
+  arrives, and `newsradar index retry` re-submits it on demand.
+* The local node has no scripts and no `_update_by_query`, so story facts (size, outlets, languages,
+  first report) are recomputed in the client from a search over the story and written back with
+  partial-update bulk requests — to the story's earlier articles too.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
-from elasticsearch import Elasticsearch
-from elasticsearch.helpers import streaming_bulk
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
 
-from index.mapping import ensure_articles_index
+from index.failures import FailureStore, failure_entry, story_failure
+from index.mapping import articles_alias, ensure_articles_index
 from newsradar.article import Article
 from newsradar.settings import Settings
+
+STORY_FIELDS = ("story_size", "story_sources", "story_langs", "story_first_seen_at")
+_MAX_BACKOFF = 30.0
 
 
 @dataclass
 class IndexReport:
     indexed: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason), kept for retry
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason); kept for retry
+    retries: int = 0  # bulk attempts repeated after 429/5xx
+    resubmitted: int = 0  # pending failures of earlier runs sent again
+    stories_updated: int = 0  # documents whose story fields changed
+    by_lang: Counter[str] = field(default_factory=Counter)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _events(article: Article) -> list[dict[str, Any]]:
+    """Event types with confidence: from the article when enrichment provided them, else the
+    classifier's confidence for the types the article carries."""
+    provided = getattr(article, "events", None)
+    if provided:
+        out = []
+        for item in provided:
+            get = item.get if isinstance(item, dict) else (lambda key, obj=item: getattr(obj, key, None))
+            if get("type"):
+                out.append({"type": str(get("type")), "confidence": float(get("confidence") or 0.0)})
+        return out
+    if not article.event_types:
+        return []
+    from enrich.classify import classify
+
+    found = {label.type: label.confidence for label in classify(article.title, article.text, article.lang)}
+    return [{"type": t, "confidence": float(found.get(t, 1.0))} for t in article.event_types]
 
 
 def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
+    story_id = article.story_id or article.id  # a story of one until dedupe says otherwise
+    event_types = list(article.event_types)
+    events = _events(article)
+    for event in events:
+        if event["type"] not in event_types:
+            event_types.append(event["type"])
     return {
         "id": article.id,
         "url": article.url,
@@ -35,46 +88,287 @@ def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]
         "lead": article.lead,
         "title_en": article.title_en,
         "lead_en": article.lead_en,
+        "text_en": getattr(article, "text_en", None),
         "translation_backend": article.translation_backend,
         "translation_status": article.translation_status,
         "authors": article.authors,
         "paywall": article.paywall,
-        "published_at": article.published.isoformat() if article.published else None,
+        "published_at": _iso(article.published),
         "published_source": article.published_source,
-        "first_seen_at": (article.fetched_at or now).isoformat(),
+        "first_seen_at": _iso(article.fetched_at or now),
         "indexed_at": now.isoformat(),
-        "story_id": article.story_id,
+        "story_id": story_id,
         "duplicate_of": article.duplicate_of,
-        "event_types": article.event_types,
+        "event_types": event_types,
+        "events": events,
         "entities": article.entities,
+        "story_size": 1,
+        "story_sources": [article.source],
+        "story_langs": [article.lang] if article.lang else [],
+        "story_first_seen_at": _iso(article.published or article.fetched_at or now),
         "embedding": article.embedding,
         "embedding_model": article.embedding_model,
+        "embedding_dim": len(article.embedding) if article.embedding else None,
     }
 
 
+def _reason(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    reason = f"{error.get('type')}: {error.get('reason')}"
+    cause = error.get("caused_by")
+    if isinstance(cause, dict) and cause.get("reason"):
+        reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+    return reason
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+@dataclass
+class _Outcome:
+    ok: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[tuple[dict[str, Any], str, int]] = field(default_factory=list)  # (action, reason, status)
+    retries: int = 0
+
+
+def send_bulk(
+    client: Elasticsearch,
+    actions: list[dict[str, Any]],
+    *,
+    max_attempts: int = 5,
+    initial_backoff: float = 0.5,
+) -> _Outcome:
+    """One batch of actions (`{"op", "index", "id", "body"}`), retrying what ES says to retry.
+
+    Per-item 429/5xx and request-level 429/5xx/connection errors are retried with exponential
+    backoff; every other per-item error fails that item alone.
+    """
+    outcome = _Outcome()
+    todo = actions
+    for attempt in range(1, max_attempts + 1):
+        if not todo:
+            break
+        operations: list[dict[str, Any]] = []
+        for action in todo:
+            operations.append({action["op"]: {"_index": action["index"], "_id": action["id"]}})
+            operations.append({"doc": action["body"]} if action["op"] == "update" else action["body"])
+        again: list[tuple[dict[str, Any], str, int]] = []
+        try:
+            response = client.bulk(operations=operations)
+            for action, item in zip(todo, response["items"], strict=True):
+                info = next(iter(item.values()))
+                status = int(info.get("status", 500))
+                if status < 300:
+                    outcome.ok.append(action)
+                elif _retryable(status):
+                    again.append((action, _reason(info.get("error")), status))
+                else:
+                    outcome.failed.append((action, _reason(info.get("error")), status))
+        except ApiError as error:
+            if not _retryable(error.status_code):
+                outcome.failed.extend((a, f"bulk request rejected: {error}", error.status_code) for a in todo)
+                return outcome
+            again = [(a, f"bulk request failed: {error}", error.status_code) for a in todo]
+        except ESConnectionError as error:
+            again = [(a, f"connection failed: {error}", 503) for a in todo]
+        if not again:
+            break
+        if attempt == max_attempts:
+            outcome.failed.extend(
+                (a, f"{reason} (gave up after {max_attempts} attempts)", status)
+                for a, reason, status in again
+            )
+            break
+        outcome.retries += 1
+        time.sleep(min(_MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
+        todo = [a for a, _, _ in again]
+    return outcome
+
+
+def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _earlier(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return a if datetime.fromisoformat(a) <= datetime.fromisoformat(b) else b
+
+
 def index_articles(
-    client: Elasticsearch, settings: Settings, articles: Iterable[Article], chunk_size: int = 200
+    client: Elasticsearch,
+    settings: Settings,
+    articles: Iterable[Article],
+    chunk_size: int = 200,
+    *,
+    max_attempts: int = 5,
+    initial_backoff: float = 0.5,
+    retry_pending: bool = True,
 ) -> IndexReport:
-    alias = ensure_articles_index(client, settings)
-    report = IndexReport()
-
-    def actions() -> Iterator[dict[str, Any]]:
-        for article in articles:
-            yield {"_op_type": "index", "_index": alias, "_id": article.id, "_source": to_document(article)}
-
-    for ok, item in streaming_bulk(
+    return index_documents(
         client,
-        actions(),
-        chunk_size=chunk_size,
-        max_retries=5,
-        initial_backoff=1,
-        raise_on_error=False,
-        raise_on_exception=False,
-    ):
-        if ok:
+        settings,
+        (to_document(article) for article in articles),
+        chunk_size,
+        max_attempts=max_attempts,
+        initial_backoff=initial_backoff,
+        retry_pending=retry_pending,
+    )
+
+
+def index_documents(
+    client: Elasticsearch,
+    settings: Settings,
+    documents: Iterable[dict[str, Any]],
+    chunk_size: int = 200,
+    *,
+    max_attempts: int = 5,
+    initial_backoff: float = 0.5,
+    retry_pending: bool = True,
+) -> IndexReport:
+    """Index documents (see `to_document`) under their `id`, then re-submit pending failures of
+    earlier runs that no fresher version replaced, then bring story fields up to date."""
+    alias = ensure_articles_index(client, settings)
+    store = FailureStore(settings)
+    pending = store.load()
+    report = IndexReport()
+    seen: set[str] = set()
+    stories: set[str] = set()
+
+    def run(chunk: list[dict[str, Any]]) -> None:
+        ids = [doc["id"] for doc in chunk]
+        existing = client.mget(index=alias, ids=ids, source_includes=["story_id", "first_seen_at"])["docs"]
+        for doc, old in zip(chunk, existing, strict=True):
+            if old.get("found"):
+                before = old["_source"]
+                if before.get("story_id"):
+                    stories.add(before["story_id"])  # the story it leaves must be recounted too
+                doc["first_seen_at"] = _earlier(before.get("first_seen_at"), doc.get("first_seen_at"))
+        actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
+        outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
+        report.retries += outcome.retries
+        for action in outcome.ok:
+            body = action["body"]
             report.indexed += 1
-        else:
-            info = next(iter(item.values()))
-            report.failed.append((str(info.get("_id")), str(info.get("error"))))
+            report.by_lang[body.get("lang") or "unknown"] += 1
+            pending.pop(action["id"], None)
+            if body.get("story_id"):
+                stories.add(body["story_id"])
+        for action, reason, status in outcome.failed:
+            report.failed.append((action["id"], reason))
+            pending[action["id"]] = failure_entry(action["body"], reason, status, pending.get(action["id"]))
+
+    for chunk in _chunks(documents, chunk_size):
+        seen.update(doc["id"] for doc in chunk)
+        run(chunk)
+    if retry_pending:
+        leftovers = [
+            entry["document"]
+            for key, entry in pending.items()
+            if key not in seen and entry.get("kind", "document") == "document"
+        ]
+        report.resubmitted = len(leftovers)
+        for chunk in _chunks(leftovers, chunk_size):
+            run(chunk)
+        for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
+            stories.add(pending.pop(key)["story_id"])
     client.indices.refresh(index=alias)
+    updated, story_failures = refresh_stories(
+        client, settings, stories, max_attempts=max_attempts, initial_backoff=initial_backoff
+    )
+    report.stories_updated = updated
+    for story_id, reason in story_failures:
+        report.failed.append((f"story:{story_id}", reason))
+        pending[f"story:{story_id}"] = story_failure(story_id, reason)
+    store.save(pending)
+    if updated:
+        client.indices.refresh(index=alias)
     return report
+
+
+def story_facts(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every member of a story carries about the whole story."""
+    first: str | None = None
+    for member in members:
+        first = _earlier(first, member.get("published_at") or member.get("first_seen_at"))
+    return {
+        "story_size": len(members),
+        "story_sources": sorted({m["source"] for m in members if m.get("source")}),
+        "story_langs": sorted({m["lang"] for m in members if m.get("lang")}),
+        "story_first_seen_at": first,
+    }
+
+
+def _same(current: dict[str, Any], facts: dict[str, Any]) -> bool:
+    for key, value in facts.items():
+        have = current.get(key)
+        if key == "story_first_seen_at" and have and value:
+            if datetime.fromisoformat(have) != datetime.fromisoformat(value):
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+def refresh_stories(
+    client: Elasticsearch,
+    settings: Settings,
+    story_ids: Iterable[str],
+    *,
+    max_attempts: int = 5,
+    initial_backoff: float = 0.5,
+) -> tuple[int, list[tuple[str, str]]]:
+    """Recompute story facts from the index and write them onto members whose copy is stale.
+
+    Returns the number of documents updated and (story id, reason) for stories that could not be
+    brought up to date (the caller keeps them for retry)."""
+    alias = articles_alias(settings)
+    wanted = sorted(set(story_ids))
+    updated = 0
+    failures: dict[str, str] = {}
+    fields = ["id", "story_id", "source", "lang", "published_at", "first_seen_at", *STORY_FIELDS]
+    for start in range(0, len(wanted), 200):
+        group = wanted[start : start + 200]
+        members: dict[str, list[dict[str, Any]]] = {}
+        after: list[Any] | None = None
+        while True:
+            page = client.search(
+                index=alias,
+                size=1000,
+                query={"terms": {"story_id": group}},
+                source_includes=fields,
+                sort=[{"id": "asc"}],
+                search_after=after,
+            )["hits"]["hits"]
+            for hit in page:
+                members.setdefault(hit["_source"]["story_id"], []).append(hit["_source"])
+            if len(page) < 1000:
+                break
+            after = page[-1]["sort"]
+        actions: list[dict[str, Any]] = []
+        for story_id, docs in members.items():
+            facts = story_facts(docs)
+            actions.extend(
+                {"op": "update", "index": alias, "id": doc["id"], "body": facts, "story": story_id}
+                for doc in docs
+                if not _same(doc, facts)
+            )
+        for chunk in _chunks(actions, 500):
+            outcome = send_bulk(client, chunk, max_attempts=max_attempts, initial_backoff=initial_backoff)
+            updated += len(outcome.ok)
+            for action, reason, _ in outcome.failed:
+                failures[action["story"]] = reason
+    return updated, sorted(failures.items())
+
+
+def retry_failed(
+    client: Elasticsearch, settings: Settings, *, max_attempts: int = 5, initial_backoff: float = 0.5
+) -> IndexReport:
+    """Re-submit every pending failure (documents and story refreshes) now."""
+    return index_documents(
+        client, settings, [], max_attempts=max_attempts, initial_backoff=initial_backoff, retry_pending=True
+    )

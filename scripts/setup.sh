@@ -10,6 +10,8 @@ missing=()
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # browser tests (driven by Playwright)
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)  # CJK glyphs in screenshots
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing system packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and rerun"

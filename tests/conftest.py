@@ -47,6 +47,7 @@ def es(settings: Settings) -> Iterator[object]:
     client = get_client(settings)
     yield client
     client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True, allow_no_indices=True)
+    client.options(ignore_status=404).indices.delete_index_template(name=f"{PREFIX}-*")
     if not before.running:
         node.stop(settings, print)
 

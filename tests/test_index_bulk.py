@@ -1,0 +1,235 @@
+"""Bulk indexing on the real node: idempotent ids, failures kept for retry, 429 backoff, story fields,
+and `newsradar ingest`."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from typer.testing import CliRunner
+
+from index.failures import FailureStore
+from index.indexer import index_articles, index_documents, retry_failed, to_document
+from index.ingest import load_articles
+from index.mapping import EMBEDDING_DIM, articles_alias, articles_index, drop_articles
+from newsradar.article import Article, article_id
+from newsradar.settings import Settings, get_settings
+
+FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
+
+
+@pytest.fixture
+def scoped(es: Elasticsearch, settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    name = request.node.name[:24].lower().replace("_", "-")
+    mine = settings.model_copy(update={"index_prefix": f"{settings.index_prefix}-bulk-{name}"})
+    yield mine
+    drop_articles(es, mine)
+    FailureStore(mine).save({})
+
+
+def _vector(seed: int, dim: int = EMBEDDING_DIM) -> list[float]:
+    rng = random.Random(seed)
+    raw = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+    norm = sum(x * x for x in raw) ** 0.5
+    return [x / norm for x in raw]
+
+
+def _articles() -> list[Article]:
+    articles = load_articles(FIXTURE)
+    for number, article in enumerate(articles):
+        article.embedding = _vector(number)
+        article.embedding_model = "test-vectors"
+    return articles
+
+
+def _all(es: Elasticsearch, settings: Settings) -> dict[str, dict[str, object]]:
+    hits = es.search(index=articles_alias(settings), size=1000, query={"match_all": {}})["hits"]["hits"]
+    return {h["_id"]: h["_source"] for h in hits}
+
+
+def test_reindexing_the_same_articles_never_duplicates(es: Elasticsearch, scoped: Settings) -> None:
+    articles = _articles()
+    first = index_articles(es, scoped, articles)
+    assert first.indexed == len(articles) and not first.failed
+    assert dict(first.by_lang) == {
+        lang: sum(1 for a in articles if a.lang == lang) for lang in {a.lang for a in articles}
+    }
+    stored = _all(es, scoped)
+    assert set(stored) == {article_id(a.canonical_url) for a in articles}
+    seen_first = {doc_id: doc["first_seen_at"] for doc_id, doc in stored.items()}
+    time.sleep(1.1)
+    second = index_articles(es, scoped, _articles())
+    assert second.indexed == len(articles)
+    again = _all(es, scoped)
+    assert len(again) == len(articles) == es.count(index=articles_alias(scoped))["count"]
+    assert {doc_id: doc["first_seen_at"] for doc_id, doc in again.items()} == seen_first  # kept, not reset
+    assert all(again[i]["indexed_at"] > stored[i]["indexed_at"] for i in again)  # type: ignore[operator]
+
+
+def test_document_failures_are_reported_kept_and_retried(es: Elasticsearch, scoped: Settings) -> None:
+    articles = _articles()[:4]
+    broken = articles[1]
+    broken.embedding = _vector(99, dim=8)  # wrong dimension: the mapping refuses it
+    report = index_articles(es, scoped, articles)
+    assert report.indexed == 3
+    assert [doc_id for doc_id, _ in report.failed] == [broken.id]
+    assert "dimension" in report.failed[0][1]
+    pending = FailureStore(scoped).load()
+    assert set(pending) == {broken.id}
+    assert pending[broken.id]["document"]["title"] == broken.title  # the whole document is kept
+    assert pending[broken.id]["attempts"] == 1
+
+    # A run without the broken article re-submits it: still broken, still kept, attempt counted.
+    later = index_articles(es, scoped, [])
+    assert later.resubmitted == 1 and [d for d, _ in later.failed] == [broken.id]
+    assert FailureStore(scoped).load()[broken.id]["attempts"] == 2
+
+    # The fixed article (same id) supersedes the pending one; the store empties.
+    broken.embedding = _vector(99)
+    fixed = index_articles(es, scoped, [broken])
+    assert fixed.indexed == 1 and not fixed.failed and fixed.resubmitted == 0
+    assert FailureStore(scoped).load() == {}
+    assert es.count(index=articles_alias(scoped))["count"] == 4
+
+
+def test_strict_mapping_violation_fixed_in_the_store_then_retried(
+    es: Elasticsearch, scoped: Settings
+) -> None:
+    good = to_document(_articles()[0])
+    bad = {**to_document(_articles()[1]), "sentiment": "positive"}  # not in the mapping
+    report = index_documents(es, scoped, [good, bad])
+    assert report.indexed == 1
+    assert report.failed[0][0] == bad["id"] and "strict_dynamic_mapping_exception" in report.failed[0][1]
+    store = FailureStore(scoped)
+    entries = store.load()
+    assert entries[bad["id"]]["status"] == 400
+
+    entries[bad["id"]]["document"].pop("sentiment")  # an operator fixes the document in place
+    store.save(entries)
+    retried = retry_failed(es, scoped)
+    assert retried.indexed == 1 and not retried.failed
+    assert store.load() == {}
+    assert es.get(index=articles_alias(scoped), id=bad["id"])["found"]
+
+
+def test_429_is_retried_with_backoff(es: Elasticsearch, scoped: Settings) -> None:
+    articles = _articles()
+    index_articles(es, scoped, articles[:1])
+    index = articles_index(scoped, 1)
+    # The flood-stage block answers every write with 429 TOO_MANY_REQUESTS, as a full disk would.
+    es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+
+    def lift() -> None:
+        time.sleep(2.0)
+        es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+
+    lifter = threading.Thread(target=lift)
+    lifter.start()
+    try:
+        report = index_articles(es, scoped, articles, max_attempts=8, initial_backoff=0.4)
+    finally:
+        lifter.join()
+    assert report.retries >= 1
+    assert report.indexed == len(articles) and not report.failed
+    assert es.count(index=articles_alias(scoped))["count"] == len(articles)
+
+
+def test_429_that_outlasts_the_retries_is_kept(es: Elasticsearch, scoped: Settings) -> None:
+    articles = _articles()
+    index_articles(es, scoped, articles[:1])
+    index = articles_index(scoped, 1)
+    es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+    try:
+        report = index_articles(es, scoped, articles[1:3], max_attempts=2, initial_backoff=0.1)
+    finally:
+        es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+    assert report.indexed == 0 and len(report.failed) == 2
+    assert all("TOO_MANY_REQUESTS" in reason and "gave up after 2" in reason for _, reason in report.failed)
+    assert {e["status"] for e in FailureStore(scoped).load().values()} == {429}
+    assert retry_failed(es, scoped).indexed == 2
+    assert FailureStore(scoped).load() == {}
+
+
+def test_story_fields_follow_later_articles(es: Elasticsearch, scoped: Settings) -> None:
+    chips = [a for a in _articles() if a.story_id == "story-chips"]
+    en = next(a for a in chips if a.lang == "en")
+    index_articles(es, scoped, [en])
+    doc = es.get(index=articles_alias(scoped), id=en.id)["_source"]
+    assert doc["story_size"] == 1 and doc["story_langs"] == ["en"]
+
+    report = index_articles(es, scoped, [a for a in chips if a is not en])
+    assert report.stories_updated >= 1
+    docs = _all(es, scoped)
+    expected_sources = sorted({a.source for a in chips})
+    for doc in docs.values():  # the earlier article was updated too
+        assert doc["story_size"] == 3
+        assert doc["story_sources"] == expected_sources
+        assert doc["story_langs"] == ["de", "en", "zh"]
+        assert doc["story_first_seen_at"] == en.published.isoformat()  # type: ignore[union-attr]
+
+    # One article moves to another story: both stories are recounted.
+    moved = next(a for a in chips if a.lang == "zh")
+    moved.story_id = "story-other"
+    index_articles(es, scoped, [moved])
+    docs = _all(es, scoped)
+    assert docs[moved.id]["story_size"] == 1 and docs[moved.id]["story_langs"] == ["zh"]
+    assert docs[en.id]["story_size"] == 2 and docs[en.id]["story_langs"] == ["de", "en"]
+
+
+def _ingest(args: list[str], prefix: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    from newsradar.cli import app
+
+    monkeypatch.setenv("NEWSRADAR_INDEX_PREFIX", prefix)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_ingest_cli_counts_and_bad_lines(
+    es: Elasticsearch, scoped: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = FIXTURE.read_text("utf-8").splitlines()[:5]
+    records = [json.loads(line) for line in lines]
+    records[0].pop("story_id")
+    source = tmp_path / "articles.jsonl"
+    bad = [
+        "{not json",
+        json.dumps({"title": "no url", "source": "x"}),
+        json.dumps({"title": "t", "url": "https://a.test/1", "source": "x", "published": "last week"}),
+        json.dumps({"title": "t", "url": "ftp://a.test/1", "source": "x"}),
+    ]
+    good = [json.dumps(r) for r in records]
+    body = [good[0], bad[0], good[1], bad[1], *good[2:], *bad[2:]]
+    source.write_text("\n".join(body) + "\n\n", "utf-8")
+
+    result = _ingest(["ingest", str(source)], scoped.index_prefix, monkeypatch)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    out = result.stdout  # type: ignore[attr-defined]
+    assert out.startswith("read 9, indexed 5, failed 0, bad lines 4; per language:")
+    err = result.stderr  # type: ignore[attr-defined]
+    expected = {
+        2: "not JSON",
+        4: "missing or empty field(s): url",
+        8: "not an ISO 8601",
+        9: "not an http(s) URL",
+    }
+    for number, reason in expected.items():
+        line = next(x for x in err.splitlines() if f"articles.jsonl:{number}: skipped: " in x)
+        assert reason in line
+    docs = _all(es, scoped)
+    assert set(docs) == {article_id(r["url"]) for r in records}  # ids derived from the canonical URL
+    first = docs[article_id(records[0]["url"])]
+    assert first["story_id"] == article_id(records[0]["url"])  # a story of one until dedupe joins it
+    assert first["embedding_model"] and first["embedding_dim"] == EMBEDDING_DIM
+
+    again = _ingest(["ingest", str(source), "--json"], scoped.index_prefix, monkeypatch)
+    assert json.loads(again.stdout)["indexed"] == 5  # type: ignore[attr-defined]
+    assert es.count(index=articles_alias(scoped))["count"] == 5
