@@ -104,13 +104,19 @@ def newsradar_process() -> None:
 
     @task
     def embed(path: str) -> str:
+        from enrich.embed import embedder_for, ensure_same_model
         from enrich.pipeline import embed as embed_stage
+        from index.client import get_client
+        from index.mapping import articles_alias
         from newsradar.dagkit import stage_path, transform
         from newsradar.settings import get_settings
 
         settings = get_settings()
+        embedder = embedder_for(settings)
+        # One index, one vector space: refuse before computing vectors the index cannot take.
+        ensure_same_model(get_client(settings), articles_alias(settings), embedder.name, embedder.dim)
         target = stage_path(settings, get_current_context()["run_id"], 3, "embed")
-        return transform(path, target, lambda batch: embed_stage(batch, settings))
+        return transform(path, target, lambda batch: embed_stage(batch, settings, embedder))
 
     @task
     def classify(path: str) -> str:

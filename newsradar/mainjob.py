@@ -229,8 +229,9 @@ def run(settings: Settings, echo: Echo = print, live: bool = False, timeout: flo
     return summary(settings)
 
 
-def stop(settings: Settings, echo: Echo = print) -> None:
+def stop(settings: Settings, echo: Echo = print, keep_elasticsearch: bool = False) -> None:
     for service in reversed(local_services(settings)):
         services.stop(service, echo)
     airflow_local.stop(settings, echo)
-    node.stop(settings, echo)
+    if not keep_elasticsearch:
+        node.stop(settings, echo)

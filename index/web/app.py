@@ -236,10 +236,10 @@ def create_app(
         if embedder is not None:
             return embedder
         if "e" not in loaded:
-            from enrich.embed import get_embedder
+            from enrich.embed import embedder_for
 
             try:
-                loaded["e"] = get_embedder(settings.embedding_backend, settings.embedding_threads)
+                loaded["e"] = embedder_for(settings)
             except Exception:  # no model here: BM25 still answers
                 loaded["e"] = None
         return loaded["e"]
