@@ -141,9 +141,15 @@ def ingest_file(
         source = records()
         while batch := list(islice(source, batch_size)):
             if enrich:
-                from enrich.pipeline import enrich as run_enrich
+                from functools import partial
 
-                batch = run_enrich(batch, settings)
+                from enrich.pipeline import enrich as run_enrich
+                from enrich.stories import assign_stories
+
+                # Stories last: they need vectors and entities, and their state lives in the index.
+                batch = run_enrich(
+                    batch, settings, stories=partial(assign_stories, settings=settings, client=client)
+                )
                 for article in batch:
                     _complete(article)
             else:
