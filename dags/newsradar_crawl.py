@@ -91,7 +91,7 @@ def newsradar_crawl() -> None:
         import json
 
         import fsspec
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from newsradar.batches import batch_dir
 

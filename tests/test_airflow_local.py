@@ -33,10 +33,10 @@ def test_airflow_starts_lists_dags_and_stops(tmp_path: Path) -> None:
         for _ in range(90):
             with urllib.request.urlopen(url + "/api/v2/dags", timeout=5) as response:
                 dag_ids = {d["dag_id"] for d in json.load(response)["dags"]}
-            if "newsradar_pipeline" in dag_ids:
+            if "newsradar_crawl" in dag_ids:
                 break
             time.sleep(1)
-        assert "newsradar_pipeline" in dag_ids
+        assert "newsradar_crawl" in dag_ids
         # Idempotent: a second start finds it running.
         assert airflow_local.start(settings, echo=lambda _: None) == url
     finally:

@@ -333,8 +333,8 @@ def test_queue_policy_routes_the_real_dags() -> None:
             default = task.queue
             policy.route(task, default)
             routed[task.queue].add(f"{dag.dag_id}.{task.task_id}")
-    assert "newsradar_pipeline.crawl" in routed["crawl"]
-    assert "newsradar_pipeline.index" in routed["enrich"]
+    assert "newsradar_crawl.crawl" in routed["crawl"]
+    assert "newsradar_process.index" in routed["enrich"]
     assert all(policy.is_crawl_task(*name.split(".", 1)) for name in routed["crawl"])
 
     class Chosen:  # a task whose DAG picked a queue keeps it
