@@ -227,9 +227,12 @@ def test_ingest_cli_counts_and_bad_lines(
     docs = _all(es, scoped)
     assert set(docs) == {article_id(r["url"]) for r in records}  # ids derived from the canonical URL
     first = docs[article_id(records[0]["url"])]
-    assert first["story_id"] == article_id(records[0]["url"])  # a story of one until dedupe joins it
+    # Ingest runs the story stage: every article belongs to a story the dedupe state assigned.
+    assert all(doc["story_id"].startswith("s-") for doc in docs.values())
     assert first["embedding_model"] and first["embedding_dim"] == EMBEDDING_DIM
 
     again = _ingest(["ingest", str(source), "--json"], scoped.index_prefix, monkeypatch)
     assert json.loads(again.stdout)["indexed"] == 5  # type: ignore[attr-defined]
     assert es.count(index=articles_alias(scoped))["count"] == 5
+    stories = {key: doc["story_id"] for key, doc in docs.items()}
+    assert {key: doc["story_id"] for key, doc in _all(es, scoped).items()} == stories  # re-run: same stories
