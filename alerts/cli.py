@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch import TransportError as ESTransportError
 
 from newsradar.clitools import echo_err, fail
-from newsradar.settings import Settings, get_settings
+from newsradar.settings import Settings, get_settings, redact_url
 
 alerts_app = typer.Typer(
     help="Alert rules, their evaluation and delivery (email, Slack).", no_args_is_help=True
@@ -32,7 +32,8 @@ def _ruleset(settings: Settings, path: Path | None = None, stored: bool = True) 
     try:
         return load_rules(client, settings, path)
     except (ESTransportError, ConnectionError) as error:
-        echo_err(f"warning: saved rules not loaded, Elasticsearch at {settings.es_url} unreachable ({error})")
+        where = redact_url(settings.es_url)
+        echo_err(f"warning: saved rules not loaded, Elasticsearch at {where} unreachable ({error})")
         return load_rules(None, settings, path)
 
 
@@ -119,7 +120,7 @@ def test_rule(
     try:
         result = evaluate_rule(_client(settings), settings, rule, now, since=now - window, dry_run=True)
     except (ESTransportError, ConnectionError) as error:
-        raise fail(f"Elasticsearch at {settings.es_url} unreachable: {error}") from error
+        raise fail(f"Elasticsearch at {redact_url(settings.es_url)} unreachable: {error}") from error
     channels = default_channels(settings)
     sendable = [p for p in result.planned if p.status == "would-create"]
     for planned in result.planned:
@@ -188,7 +189,7 @@ def run(
     try:
         report = run_once(_client(settings), settings, send=not no_send)
     except (ESTransportError, ConnectionError) as error:
-        raise fail(f"Elasticsearch at {settings.es_url} unreachable: {error}") from error
+        raise fail(f"Elasticsearch at {redact_url(settings.es_url)} unreachable: {error}") from error
     _print_problems(report.problems)
     typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     if any(r.error for r in report.rules):

@@ -15,12 +15,13 @@ so a POST that succeeded but whose outbox write was lost will be sent again (see
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -47,6 +48,34 @@ def link(url: str, label: str) -> str:
     return f"<{safe_url}|{escape(label or url).replace('|', '¦')}>"
 
 
+class _HideWebhookPaths(logging.Filter):
+    """httpx logs every request URL at INFO, and task logs keep INFO: a webhook URL's path is its
+    credential, so it never reaches a log record (the host stays, for diagnosis)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: set[str] = set()
+
+    def remember(self, url: str) -> None:
+        path = urlsplit(url).path
+        if len(path) > 1:
+            self.paths.add(path)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.paths:
+            message = record.getMessage()
+            hidden = message
+            for path in self.paths:
+                hidden = hidden.replace(path, "/***")
+            if hidden != message:
+                record.msg, record.args = hidden, ()
+        return True
+
+
+_HIDE = _HideWebhookPaths()
+logging.getLogger("httpx").addFilter(_HIDE)
+
+
 def env_name(connection: str) -> str:
     return "NEWSRADAR_SLACK_WEBHOOK_" + re.sub(r"[^A-Z0-9]", "_", connection.upper())
 
@@ -55,6 +84,7 @@ def webhook_url(connection: str) -> str:
     """The secret URL of a named connection: environment first, then Airflow's connections."""
     url = os.environ.get(env_name(connection), "").strip()
     if url:
+        _HIDE.remember(url)
         return url
     under_airflow = "AIRFLOW_CTX_DAG_ID" in os.environ or f"AIRFLOW_CONN_{connection.upper()}" in os.environ
     if under_airflow:
@@ -66,10 +96,13 @@ def webhook_url(connection: str) -> str:
             raise DeliveryError(f"Airflow connection {connection!r}: {error}") from error
         password = conn.password or ""
         if password.startswith(("http://", "https://")):
+            _HIDE.remember(password)
             return password
         if conn.host:
             host = conn.host if "://" in conn.host else f"https://{conn.host}"
-            return host.rstrip("/") + "/" + password.lstrip("/")
+            url = host.rstrip("/") + "/" + password.lstrip("/")
+            _HIDE.remember(url)
+            return url
     raise DeliveryError(
         f"no webhook for Slack connection {connection!r}: set {env_name(connection)} "
         f"or an Airflow connection {connection!r}"

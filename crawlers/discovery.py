@@ -49,10 +49,14 @@ def _struct_time(value: Any) -> datetime | None:
         return None
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> tuple[list[Link], str | None]:
+def parse_feed(
+    body: bytes, url: str, content_type: str | None = None, rejected: list[str] | None = None
+) -> tuple[list[Link], str | None]:
     """RSS 0.9x/1.0/2.0, Atom and JSON Feed, via feedparser. Returns (links, problem).
 
     A truncated or malformed feed still yields the entries feedparser could recover, with a problem.
+    Entry links that are not http(s) (file:, javascript:, data:, ...) are never returned; they are
+    appended to `rejected` when given, so the caller can count them.
     """
     if not body.strip():
         return [], "empty feed"
@@ -81,6 +85,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> tuple[
             continue
         link = urljoin(url, link.strip())
         if not http_url(link):
+            if rejected is not None:
+                rejected.append(link)
             continue
         published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
         links.append(Link(link, entry.get("title", "") or "", published, entry.get("language")))
@@ -91,8 +97,12 @@ def _local(tag: Any) -> str:
     return str(tag).rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
-def parse_sitemap(body: bytes, url: str) -> tuple[list[Link], list[str], str | None]:
-    """A Google News sitemap (or plain urlset) or a sitemap index: (articles, child sitemaps, problem)."""
+def parse_sitemap(
+    body: bytes, url: str, rejected: list[str] | None = None
+) -> tuple[list[Link], list[str], str | None]:
+    """A Google News sitemap (or plain urlset) or a sitemap index: (articles, child sitemaps, problem).
+
+    Locations that are not http(s) go to `rejected` (when given) instead of the result."""
     if body[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(body)) as handle:
@@ -126,6 +136,8 @@ def parse_sitemap(body: bytes, url: str) -> tuple[list[Link], list[str], str | N
             continue
         loc = urljoin(url, loc)
         if not http_url(loc):
+            if rejected is not None:
+                rejected.append(loc)
             continue
         if kind == "sitemapindex":
             children.append(loc)

@@ -44,6 +44,10 @@ MAX_HTML_BYTES = 3_000_000
 LEAD_MAX = 400
 
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u3000\u200b\ufeff]+")
+# Control characters carry no text; broken or hostile pages smuggle NULs and escapes into titles.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+#: A longer "title" is a broken page (an unclosed <title> swallowing the document), not a headline.
+MAX_TITLE_CHARS = 300
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w+")
 
@@ -67,7 +71,7 @@ class Extraction:
 
 
 def _norm_ws(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+    return _WS.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def _paragraphs(text: str) -> str:
@@ -372,7 +376,7 @@ def _choose_title(cands: list[str], sites: list[str]) -> str:
     for cand in cands:
         if cand and cand.strip():
             cleaned = clean_title(html_lib.unescape(cand), sites)
-            if cleaned:
+            if cleaned and len(cleaned) <= MAX_TITLE_CHARS:
                 return cleaned
     return ""
 

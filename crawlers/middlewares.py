@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
+import socket
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
@@ -140,16 +142,32 @@ class RetryBackoffMiddleware:
 # ------------------------------------------------------------------------------------------ redirects
 
 
+def _ip_literal(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host name denotes without DNS, in every spelling the system resolver accepts:
+    besides dotted quads, `2130706433`, `0x7f000001`, `0177.0.0.1` and `127.1` all mean 127.0.0.1."""
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fx.]+", name):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def private_host(host: str | None) -> bool:
     """Loopback, private, link-local or reserved IP literal, or a name for this machine."""
     if not host:
         return True
-    name = host.strip("[]").lower()
+    name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
         return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
+    address = _ip_literal(name)
+    if address is None:
         return False
     return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved \
         or address.is_unspecified or address.is_multicast

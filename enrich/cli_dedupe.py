@@ -99,7 +99,7 @@ def dedupe(
     from enrich.embed import get_embedder
     from enrich.language import detect_language, normalise_lang
     from enrich.stories import params_from
-    from newsradar.settings import get_settings
+    from newsradar.settings import get_settings, redact_url
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
@@ -147,7 +147,7 @@ def dedupe(
         try:
             store = EsState(get_client(settings), settings, dims=len(items[0].vector) if items else 384)  # type: ignore[arg-type]
         except Exception as error:
-            raise fail(f"Elasticsearch state at {settings.es_url} unusable: {error}") from error
+            raise fail(f"Elasticsearch state at {redact_url(settings.es_url)} unusable: {error}") from error
     else:
         store = MemoryState()
     records = StoryAssigner(store, params).assign_batch(items)

@@ -8,6 +8,9 @@ story-level fields kept consistent across every member of a story.
 * Every failure is reported with its reason and written, with the full document, to a failures file
   on staging (`index.failures`); the next run re-submits it unless a newer version of the same id
   arrives, and `newsradar index retry` re-submits it on demand.
+* A node that stays unreachable after the retries (stopped, crashed, partitioned) fails the rest of the
+  batch at once, into the failures file, instead of aborting the run and losing what it knew: the
+  failures file is written even when the run ends in an exception.
 * The local node has no scripts and no `_update_by_query`, so story facts (size, outlets, languages,
   first report) are recomputed in the client from a search over the story and written back with
   partial-update bulk requests — to the story's earlier articles too.
@@ -239,9 +242,23 @@ def index_documents(
     seen: set[str] = set()
     stories: set[str] = set()
 
+    unreachable: list[str] = []  # set once the node stopped answering: the rest fails fast
+
+    def keep_all(chunk: list[dict[str, Any]], reason: str) -> None:
+        for doc in chunk:
+            report.failed.append((doc["id"], reason))
+            pending[doc["id"]] = failure_entry(doc, reason, 503, pending.get(doc["id"]))
+
     def run(chunk: list[dict[str, Any]]) -> None:
+        if unreachable:
+            keep_all(chunk, unreachable[0])
+            return
         ids = [doc["id"] for doc in chunk]
-        existing = client.mget(index=alias, ids=ids, source_includes=["story_id", "first_seen_at"])["docs"]
+        existing = _mget(client, alias, ids, max_attempts=max_attempts, initial_backoff=initial_backoff)
+        if isinstance(existing, str):
+            unreachable.append(existing)
+            keep_all(chunk, existing)
+            return
         for doc, old in zip(chunk, existing, strict=True):
             if old.get("found"):
                 before = old["_source"]
@@ -261,33 +278,62 @@ def index_documents(
         for action, reason, status in outcome.failed:
             report.failed.append((action["id"], reason))
             pending[action["id"]] = failure_entry(action["body"], reason, status, pending.get(action["id"]))
+        if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
+            unreachable.append(outcome.failed[0][1])
 
-    for chunk in _chunks(documents, chunk_size):
-        seen.update(doc["id"] for doc in chunk)
-        run(chunk)
-    if retry_pending:
-        leftovers = [
-            entry["document"]
-            for key, entry in pending.items()
-            if key not in seen and entry.get("kind", "document") == "document"
-        ]
-        report.resubmitted = len(leftovers)
-        for chunk in _chunks(leftovers, chunk_size):
+    try:
+        for chunk in _chunks(documents, chunk_size):
+            seen.update(doc["id"] for doc in chunk)
             run(chunk)
-        for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
-            stories.add(pending.pop(key)["story_id"])
-    client.indices.refresh(index=alias)
-    updated, story_failures = refresh_stories(
-        client, settings, stories, max_attempts=max_attempts, initial_backoff=initial_backoff
-    )
-    report.stories_updated = updated
-    for story_id, reason in story_failures:
-        report.failed.append((f"story:{story_id}", reason))
-        pending[f"story:{story_id}"] = story_failure(story_id, reason)
-    store.save(pending)
-    if updated:
+        if retry_pending:
+            leftovers = [
+                entry["document"]
+                for key, entry in pending.items()
+                if key not in seen and entry.get("kind", "document") == "document"
+            ]
+            report.resubmitted = len(leftovers)
+            for chunk in _chunks(leftovers, chunk_size):
+                run(chunk)
+            for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
+                stories.add(pending.pop(key)["story_id"])
+        if unreachable:  # story facts are recomputed when the kept documents are retried
+            for story_id in sorted(stories):
+                pending[f"story:{story_id}"] = story_failure(story_id, unreachable[0])
+            return report
+        client.indices.refresh(index=alias)
+        updated, story_failures = refresh_stories(
+            client, settings, stories, max_attempts=max_attempts, initial_backoff=initial_backoff
+        )
+        report.stories_updated = updated
+        for story_id, reason in story_failures:
+            report.failed.append((f"story:{story_id}", reason))
+            pending[f"story:{story_id}"] = story_failure(story_id, reason)
+    finally:
+        store.save(pending)
+    if report.stories_updated:
         client.indices.refresh(index=alias)
     return report
+
+
+def _mget(
+    client: Elasticsearch, alias: str, ids: list[str], *, max_attempts: int, initial_backoff: float
+) -> list[dict[str, Any]] | str:
+    """The stored versions of `ids` (their first-seen time must survive a re-index), or the reason
+    the node could not be asked, after the same retries as a bulk request."""
+    reason = ""
+    for attempt in range(1, max_attempts + 1):
+        try:
+            response = client.mget(index=alias, ids=ids, source_includes=["story_id", "first_seen_at"])
+            return list(response["docs"])
+        except ApiError as error:
+            if not _retryable(error.status_code):
+                raise
+            reason = f"lookup failed: {error}"
+        except ESConnectionError as error:
+            reason = f"connection failed: {error}"
+        if attempt < max_attempts:
+            time.sleep(min(_MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
+    return f"{reason} (gave up after {max_attempts} attempts)"
 
 
 def story_facts(members: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exceptions
 
-from newsradar.settings import Settings
+from newsradar.settings import Settings, redact_url
 
 Echo = Callable[[str], None]
 MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
@@ -274,7 +274,7 @@ def status(settings: Settings) -> NodeStatus:
     pid = _read_pid(settings)
     health, version = _probe(settings)
     return NodeStatus(
-        url=settings.es_url,
+        url=redact_url(settings.es_url),
         running=health is not None,
         managed=pid is not None and health is not None,
         pid=pid,
@@ -361,7 +361,8 @@ def stop(settings: Settings, echo: Echo = _noop, timeout: float = 60.0) -> bool:
     if pid is None:
         if status(settings).running:
             echo(
-                f"An Elasticsearch answers at {settings.es_url} but was not started by newsradar; leaving it."
+                f"An Elasticsearch answers at {redact_url(settings.es_url)} but was not started by "
+                "newsradar; leaving it."
             )
         else:
             echo("Elasticsearch is not running.")

@@ -9,9 +9,11 @@ environment or Airflow connections.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -34,6 +36,21 @@ def _default_es_home() -> Path:
     if _is_root():
         return Path("/var/lib/newsradar/es")
     return Path.home() / ".local" / "share" / "newsradar" / "es"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, fit for output, logs and errors: production
+    Elasticsearch URLs carry one (`https://newsradar:<password>@es01:9200`)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def _config_file() -> Path | None:
@@ -103,6 +120,18 @@ class Settings(BaseSettings):
     web_port: int = 8000
     mailsink_smtp_port: int = 1025
     mailsink_http_port: int = 8025
+    # Which Airflow the local stack runs: `local` (SQLite, LocalExecutor) or `celery` (PostgreSQL
+    # metadata database, Redis broker and Celery workers on the production queues `crawl` and `enrich`,
+    # all on loopback under <state>/airflow-celery).
+    airflow_executor: Literal["local", "celery"] = "local"
+    postgres_port: int = 5433
+    postgres_dir: Path | None = None  # default <state>/postgres; as root /var/lib/newsradar/postgres
+    redis_port: int = 6380
+    celery_crawl_workers: int = 1
+    celery_crawl_concurrency: int = 4
+    celery_enrich_workers: int = 1  # each also serves the `default` queue
+    celery_enrich_concurrency: int = 2  # newsradar_process runs up to 2 batches at once
+    celery_worker_name: str = ""  # set on each worker by the stack: the host name its task instances report
 
     # Alerts: rules, evaluation windows, delivery (secrets only via env or Airflow connections)
     rules_dir: Path = PROJECT_ROOT / "rules"
@@ -171,6 +200,11 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"NEWSRADAR_CONFIG points to {config}, which does not exist")
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config))
         return tuple(sources)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Like pydantic's, with passwords in URLs hidden as SecretStr values are."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if isinstance(value, str) and "@" in value else value
 
     def index_name(self, name: str) -> str:
         """Every index and alias carries the prefix, so tests and evaluations never touch a user's data."""

@@ -119,6 +119,16 @@ class CatalogSpider(Spider):
                 cb_kwargs={"hint": link, "via": via},
             )
 
+    def refuse_schemes(self, source: Source, urls: list[str]) -> None:
+        """Links to file:, javascript:, data:, ftp: ... are listed but never fetched: counted as
+        `skipped.bad_scheme` (not a failure: the document stays valid for conditional GET)."""
+        for url in dict.fromkeys(urls):
+            if url in self.claimed:
+                continue
+            self.claimed.add(url)
+            self.count(source.name, "discovered")
+            self.count(source.name, "skipped/bad_scheme")
+
     def already_seen(self, keys: list[str]) -> set[str]:
         state_db = self.settings.get("NEWSRADAR_STATE_DB")
         if not state_db or not keys:
@@ -141,9 +151,11 @@ class CatalogSpider(Spider):
         validators = response.meta.get("newsradar_validators")
         if validators:
             self.pending_validators[url] = validators
+        rejected: list[str] = []
         if kind == "feed":
             content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-            links, problem = parse_feed(response.body, response.url, content_type)
+            links, problem = parse_feed(response.body, response.url, content_type, rejected)
+            self.refuse_schemes(source, rejected)
             if not links:
                 self.fail(source.name, "broken_feed" if problem else "empty_feed", url, kind, None)
                 self.pending_validators.pop(url, None)
@@ -152,7 +164,8 @@ class CatalogSpider(Spider):
                 self.count(source.name, "notes/feed_malformed")
             yield from self.schedule_articles(source, links, "feed", url)
         elif kind == "sitemap":
-            links, children, problem = parse_sitemap(response.body, response.url)
+            links, children, problem = parse_sitemap(response.body, response.url, rejected)
+            self.refuse_schemes(source, rejected)
             if problem:
                 self.fail(source.name, "broken_sitemap", url, kind, None)
                 self.pending_validators.pop(url, None)
