@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exceptions
 
+from newsradar.services import alive
 from newsradar.settings import Settings, redact_url
 
 Echo = Callable[[str], None]
@@ -243,13 +244,7 @@ def _read_pid(settings: Settings) -> int | None:
         pid = int(_pidfile(settings).read_text().strip())
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if alive(pid) else None
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -297,22 +292,12 @@ def wait_healthy(settings: Settings, timeout: float, pid: int | None = None) -> 
         current = status(settings)
         if current.running and current.health in ("green", "yellow"):
             return current
-        if pid is not None and _read_pid(settings) is None and not _alive(pid):
+        if pid is not None and _read_pid(settings) is None and not alive(pid):
             raise NodeError(f"Elasticsearch exited during start-up. Last log lines:\n{_log_tail(settings)}")
         time.sleep(0.5)
     raise NodeError(
         f"Elasticsearch did not become healthy within {timeout:.0f}s. Last log lines:\n{_log_tail(settings)}"
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start(settings: Settings, echo: Echo = _noop) -> NodeStatus:
@@ -369,9 +354,9 @@ def stop(settings: Settings, echo: Echo = _noop, timeout: float = 60.0) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.3)
-    if _alive(pid):
+    if alive(pid):
         echo(f"Elasticsearch (pid {pid}) ignored SIGTERM for {timeout:.0f}s; killing it")
         os.kill(pid, signal.SIGKILL)
     _pidfile(settings).unlink(missing_ok=True)
