@@ -18,5 +18,6 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy newsradar crawlers enrich index alerts dags
 
+# `make bench BENCH_ARGS=--quick` for the ~10-minute run; see docs/benchmarks.md.
 bench: setup
-	.venv/bin/python -m bench
+	.venv/bin/python -m bench $(BENCH_ARGS)

@@ -2,7 +2,7 @@
 
 Run ``python -m bench.alerts [--sizes 10000,30000,100000] [--stream 200] [--batch 10]`` against the
 local node (``newsradar es start``). Everything goes into a throw-away index prefix
-(``<prefix>-bench-alerts-<random>``), deleted at the end.
+(``<prefix>-bench-alerts-<random>``), deleted at the end (indices and templates).
 
 1. Latency: a stream of articles is indexed in batches; after each batch one alerting run
    (evaluate + deliver) goes to a real SMTP server (aiosmtpd) and a real webhook server on
@@ -33,6 +33,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk, parallel_bulk
+
+from bench.report import Row, drop_prefix
 
 WORDS_EN = [
     *("model", "release", "launch", "ban", "chip", "export", "control"),
@@ -199,7 +201,7 @@ def bench_cost(client: Elasticsearch, settings: Any, sizes: list[int], window: i
     rng = random.Random(11)
     old = datetime.now(UTC) - timedelta(days=3)
     have = 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     for size in sizes:
         client.indices.put_settings(index=concrete, settings={"refresh_interval": "-1"})
         actions = (
@@ -242,25 +244,20 @@ def bench_cost(client: Elasticsearch, settings: Any, sizes: list[int], window: i
     return rows
 
 
-def main() -> None:
+def measure(sizes: list[int], stream: int, batch: int, window: int) -> dict[str, Any]:
+    """Both parts under a throw-away prefix (dropped at the end); prints the tables."""
     from index.client import get_client
     from newsradar.settings import get_settings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,30000,100000")
-    parser.add_argument("--stream", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=10)
-    parser.add_argument("--window", type=int, default=200)
-    parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
     base = get_settings()
     client = get_client(base, timeout=120)
-    run = uuid.uuid4().hex[:6]
-    latency_settings = base.model_copy(update={"index_prefix": f"{base.index_prefix}-bench-alerts-{run}-lat"})
-    cost_settings = base.model_copy(update={"index_prefix": f"{base.index_prefix}-bench-alerts-{run}-cost"})
+    run_id = uuid.uuid4().hex[:6]
+    prefix = f"{base.index_prefix}-bench-alerts-{run_id}"
+    latency_settings = base.model_copy(update={"index_prefix": f"{prefix}-lat"})
+    cost_settings = base.model_copy(update={"index_prefix": f"{prefix}-cost"})
     try:
-        latency = bench_latency(client, latency_settings, args.stream, args.batch)
-        print(f"latency over {latency['stories']} stories ({args.stream} articles, batches of {args.batch}):")
+        latency = bench_latency(client, latency_settings, stream, batch)
+        print(f"latency over {latency['stories']} stories ({stream} articles, batches of {batch}):")
         floor = latency["baseline_bulk_refresh_p50_s"]
         for name in ("email", "webhook"):
             p50, p95 = latency[f"{name}_p50_s"], latency[f"{name}_p95_s"]
@@ -272,20 +269,55 @@ def main() -> None:
             f"  baseline bulk+refresh p50 {floor * 1000:.1f} ms; messages: {latency['emails']} emails, "
             f"{latency['webhook_posts']} webhook posts"
         )
-        sizes = [int(s) for s in args.sizes.split(",")]
-        rows = bench_cost(client, cost_settings, sizes, args.window)
-        print(f"evaluation cost per rule (window of {args.window} new articles, dry run):")
+        rows = bench_cost(client, cost_settings, sizes, window)
+        print(f"evaluation cost per rule (window of {window} new articles, dry run):")
         print(f"  {'docs':>8} {'rule':24} {'eval ms':>9} {'count ms':>9} {'ratio':>6} {'stories':>8}")
         for row in rows:
             print(
                 f"  {row['size']:>8} {row['rule']:24} {row['eval_ms']:9.1f} {row['baseline_count_ms']:9.1f} "
                 f"{row['ratio']:6.1f} {row['matched_stories']:>8}"
             )
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as out:
-                json.dump({"latency": latency, "cost": rows}, out, indent=2)
+        return {"latency": latency, "cost": rows}
     finally:
-        client.indices.delete(index=f"{base.index_prefix}-bench-alerts-{run}-*", ignore_unavailable=True)
+        for name in (f"{prefix}-lat", f"{prefix}-cost"):
+            drop_prefix(client, name)
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench` (quick: 40 streamed articles, 10k documents only)."""
+    sizes, stream = ([10_000], 40) if quick else ([10_000, 30_000, 100_000], 200)
+    window = 200
+    got = measure(sizes, stream, 10, window)
+    lat = got["latency"]
+    floor = lat["baseline_bulk_refresh_p50_s"] * 1000
+    sample = f"{lat['stories']} stories, {stream} articles in batches of 10"
+    rows = [
+        Row("alerts", f"index -> {label} {q}", lat[f"{key}_{q}_s"] * 1000, "ms", floor, "bulk + refresh p50",
+            sample)
+        for key, label in (("email", "SMTP"), ("webhook", "webhook"))
+        for q in ("p50", "p95")
+    ]
+    for size in sorted({row["size"] for row in got["cost"]}):
+        mine = [row for row in got["cost"] if row["size"] == size]
+        rows.append(Row("alerts", f"rule evaluation @ {size:,} docs (mean per rule)",
+                        statistics.mean(r["eval_ms"] for r in mine), "ms",
+                        statistics.mean(r["baseline_count_ms"] for r in mine), "bare count of the rule query",
+                        f"{len(mine)} shipped rules, window {window} new articles, dry run"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,30000,100000")
+    parser.add_argument("--stream", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--window", type=int, default=200)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    got = measure([int(s) for s in args.sizes.split(",")], args.stream, args.batch, args.window)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(got, out, indent=2)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import Row
 from crawlers.catalog import Source
 from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import run_crawl
@@ -110,6 +111,35 @@ def bare_main(urls_file: str, stats_file: str) -> None:
     Path(stats_file).write_text(json.dumps({"pages": counts["pages"], "elapsed": elapsed}))
 
 
+def measure(copies: int) -> list[dict[str, Any]]:
+    """Bare spider, polite newsradar and newsradar without AutoThrottle over the same replicated site."""
+    with tempfile.TemporaryDirectory(prefix="newsradar-bench-crawl-") as tmp:
+        work = Path(tmp)
+        site = work / "site"
+        feeds = build_site(site, copies)
+        total = sum(len(paths) for paths in feeds.values())
+        print(f"{total} article pages in {len(feeds)} feeds", file=sys.stderr)
+        with ReplayServer(site) as server:
+            urls = [server.base_url + p for paths in feeds.values() for p in paths]
+            return [
+                run_bare(urls, work),
+                run_newsradar(server.base_url, feeds, work, "newsradar (polite default)", {}),
+                run_newsradar(server.base_url, feeds, work, "newsradar (autothrottle off)",
+                              {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}),
+            ]
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench` (quick: 3 copies of each sample article instead of 13)."""
+    rows = measure(3 if quick else 13)
+    bare = rows[0]
+    return [
+        Row("crawl", f"pages/s, {row['label']}", row["pages_per_s"], "pages/s", bare["pages_per_s"],
+            "bare Scrapy", f"{row['pages']} pages")
+        for row in rows[1:]
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=13, help="copies of each sample article (24 each)")
@@ -118,20 +148,7 @@ def main() -> None:
     if args.bare:
         bare_main(*args.bare)
         return
-    with tempfile.TemporaryDirectory(prefix="newsradar-bench-crawl-") as tmp:
-        work = Path(tmp)
-        site = work / "site"
-        feeds = build_site(site, args.copies)
-        total = sum(len(paths) for paths in feeds.values())
-        print(f"{total} article pages in {len(feeds)} feeds", file=sys.stderr)
-        with ReplayServer(site) as server:
-            urls = [server.base_url + p for paths in feeds.values() for p in paths]
-            rows = [
-                run_bare(urls, work),
-                run_newsradar(server.base_url, feeds, work, "newsradar (polite default)", {}),
-                run_newsradar(server.base_url, feeds, work, "newsradar (autothrottle off)",
-                              {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}),
-            ]
+    rows = measure(args.copies)
     bare = rows[0]["pages_per_s"]
     print(f"{'run':<30} {'pages':>6} {'extracted':>9} {'elapsed s':>9} {'pages/s':>8} {'vs bare':>8}")
     for row in rows:

@@ -13,10 +13,11 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.report import Row
 from enrich.classify import event_types
 from enrich.entities import find_entities
 from enrich.language import detect_langdetect, detect_language, detect_py3langid
@@ -70,7 +71,8 @@ def load_pages(root: Path = EXTRACTION) -> list[tuple[str, str, str]]:
     return pages
 
 
-def _lang_table(name: str, samples: list[tuple[str, str, str, str | None]]) -> None:
+def _lang_table(name: str, samples: Sequence[tuple[str, str, str, str | None]]) -> dict[str, float]:
+    """Print accuracy per language and method; return overall accuracy per method."""
     methods: dict[str, Callable[[str, str, str | None], str]] = {
         "langdetect": lambda t, x, h: detect_langdetect(t, x),
         "py3langid": lambda t, x, h: detect_py3langid(t, x),
@@ -79,6 +81,7 @@ def _lang_table(name: str, samples: list[tuple[str, str, str, str | None]]) -> N
     }
     print(f"\n{name} (n={len(samples)})")
     print(f"  {'method':14} " + " ".join(f"{lang:>10}" for lang in LANGS) + f" {'all':>10} {'ms/doc':>7}")
+    overall: dict[str, float] = {}
     for method, fn in methods.items():
         right: Counter[str] = Counter()
         total: Counter[str] = Counter()
@@ -88,21 +91,29 @@ def _lang_table(name: str, samples: list[tuple[str, str, str, str | None]]) -> N
             right[lang] += fn(title, text, hint) == lang
         elapsed = (time.perf_counter() - start) * 1000 / max(1, len(samples))
         cells = " ".join(f"{right[lang] / max(1, total[lang]):>10.3f}" for lang in LANGS)
-        print(f"  {method:14} {cells} {sum(right.values()) / max(1, len(samples)):>10.3f} {elapsed:>7.2f}")
+        overall[method] = sum(right.values()) / max(1, len(samples))
+        print(f"  {method:14} {cells} {overall[method]:>10.3f} {elapsed:>7.2f}")
+    return overall
 
 
-def language_report() -> None:
+def language_report() -> dict[str, tuple[int, dict[str, float]]]:
     """Accuracy per language on real pages (full / title / first 30 chars) and on dev-set titles."""
+    out: dict[str, tuple[int, dict[str, float]]] = {}
     if (EXTRACTION / "index.jsonl").exists():
         pages = load_pages()
         print("Language ID on real pages; hint = the page's true language (as a source hint would be)")
-        _lang_table("full text (title + text)", [(lang, t, x, lang) for lang, t, x in pages])
-        _lang_table("title only", [(lang, t or x[:60], "", lang) for lang, t, x in pages])
-        _lang_table("first 30 characters of text", [(lang, x[:30], "", lang) for lang, _, x in pages])
+        for name, samples in (
+            ("real pages, full text", [(lang, t, x, lang) for lang, t, x in pages]),
+            ("real pages, title only", [(lang, t or x[:60], "", lang) for lang, t, x in pages]),
+            ("real pages, first 30 characters", [(lang, x[:30], "", lang) for lang, _, x in pages]),
+        ):
+            out[name] = (len(samples), _lang_table(name, samples))
     else:
         print(f"Language ID on real pages: skipped ({EXTRACTION} absent)")
     rows = _devset()
-    _lang_table("dev-set titles, hint withheld", [(r["lang"], r["title"], "", None) for r in rows])
+    titles: list[tuple[str, str, str, str | None]] = [(r["lang"], r["title"], "", None) for r in rows]
+    out["dev-set titles, no hint"] = (len(titles), _lang_table("dev-set titles, hint withheld", titles))
+    return out
 
 
 def _devset(split: str | None = None) -> list[dict[str, Any]]:
@@ -156,6 +167,32 @@ def classification_report() -> None:
             print(f"  {label:12} P={p:.3f} R={r:.3f} support={n}")
         ep, er = entity_scores(rows)
         print(f"  entities     P={ep:.3f} R={er:.3f}")
+
+
+def _micro_f1(scores: dict[str, tuple[float, float, int]]) -> float:
+    """Support-weighted F1 over the event types (from per-type precision and recall)."""
+    total = sum(n for _, _, n in scores.values())
+    f1s = [(2 * p * r / (p + r) if p + r else 0.0, n) for p, r, n in scores.values()]
+    return sum(f * n for f, n in f1s) / max(1, total)
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench` (fast enough that quick and full are the same)."""
+    del quick
+    rows = []
+    for name, (n, acc) in language_report().items():
+        rows.append(Row("enrich_quality", f"language ID accuracy, {name}", acc["combined"], "share",
+                        acc["langdetect"], "langdetect", f"n={n}; py3langid alone {acc['py3langid']:.3f}"))
+    dev, held = _devset("dev"), _devset("heldout")
+    rows.append(Row("enrich_quality", "event types weighted F1, held-out split",
+                    _micro_f1(classification_scores(held)), "share", _micro_f1(classification_scores(dev)),
+                    "dev split (tuned on)", f"n={len(held)} / {len(dev)}"))
+    (hp, hr), (dp, dr) = entity_scores(held), entity_scores(dev)
+    rows.append(Row("enrich_quality", "entity precision, held-out split", hp, "share", dp, "dev split",
+                    f"n={len(held)} / {len(dev)}"))
+    rows.append(Row("enrich_quality", "entity recall, held-out split", hr, "share", dr, "dev split",
+                    f"n={len(held)} / {len(dev)}"))
+    return rows
 
 
 def main() -> int:

