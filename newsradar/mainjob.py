@@ -199,8 +199,14 @@ def start_stack(settings: Settings, echo: Echo, live: bool = False) -> None:
     for service in local_services(settings):
         pid = services.start(service, {**env, "NEWSRADAR_MAILSINK_DIR": str(mail_dir(settings))})
         echo(f"      {service.name}: pid {pid} (log {service.log})")
-    echo("[3/5] Airflow (SQLite, LocalExecutor, loopback)")
-    airflow_local.start(settings, echo, extra_env=env, timeout=180)
+    if settings.airflow_executor == "celery":
+        from newsradar import airflow_celery
+
+        echo("[3/5] Airflow (PostgreSQL, Redis, CeleryExecutor with crawl and enrich workers, loopback)")
+        airflow_celery.start(settings, echo, extra_env=env, timeout=180)
+    else:
+        echo("[3/5] Airflow (SQLite, LocalExecutor, loopback)")
+        airflow_local.start(settings, echo, extra_env=env, timeout=180)
 
 
 def run(settings: Settings, echo: Echo = print, live: bool = False, timeout: float = 900) -> dict[str, Any]:
@@ -233,5 +239,8 @@ def stop(settings: Settings, echo: Echo = print, keep_elasticsearch: bool = Fals
     for service in reversed(local_services(settings)):
         services.stop(service, echo)
     airflow_local.stop(settings, echo)
+    from newsradar import airflow_celery
+
+    airflow_celery.stop(settings, echo)  # nothing to do unless a Celery stack was started
     if not keep_elasticsearch:
         node.stop(settings, echo)

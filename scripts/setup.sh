@@ -12,6 +12,8 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # browser tests (driven by Playwright)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)  # CJK glyphs in screenshots
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)  # Celery stack: metadata DB
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)  # Celery stack: broker
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing system packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and rerun"
