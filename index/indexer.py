@@ -155,7 +155,12 @@ def send_bulk(
             break
         operations: list[dict[str, Any]] = []
         for action in todo:
-            operations.append({action["op"]: {"_index": action["index"], "_id": action["id"]}})
+            meta: dict[str, Any] = {"_index": action["index"], "_id": action["id"]}
+            if action["op"] == "update":
+                # Two runs refreshing the same story write the same facts: let the node re-apply
+                # the partial update on a version conflict instead of failing the document.
+                meta["retry_on_conflict"] = 5
+            operations.append({action["op"]: meta})
             operations.append({"doc": action["body"]} if action["op"] == "update" else action["body"])
         again: list[tuple[dict[str, Any], str, int]] = []
         try:
