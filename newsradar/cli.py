@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,34 +27,45 @@ for area in (crawlers_cli, enrich_cli, cli_dedupe, index_cli, alerts_cli):
     area.register(app)
 
 
-@airflow_app.command("start")
-def airflow_start() -> None:
-    """Start api-server, scheduler, dag-processor and triggerer in the background."""
-    from newsradar import airflow_local
+Executor = Annotated[
+    str | None, typer.Option(help="local (SQLite, LocalExecutor) or celery (PostgreSQL, Redis, 2 workers)")
+]
 
+
+def _stack(executor: str | None) -> Any:
+    """The module that runs Airflow with the chosen executor (default NEWSRADAR_AIRFLOW_EXECUTOR)."""
+    from newsradar import airflow_celery, airflow_local
+
+    chosen = executor or get_settings().airflow_executor
+    if chosen not in ("local", "celery"):
+        raise fail(f"--executor must be local or celery, not {chosen!r}")
+    return airflow_celery if chosen == "celery" else airflow_local
+
+
+@airflow_app.command("start")
+def airflow_start(executor: Executor = None) -> None:
+    """Start Airflow's components in the background (and PostgreSQL, Redis and workers for celery)."""
+    stack = _stack(executor)
     try:
-        airflow_local.start(get_settings(), echo_err)
-    except airflow_local.AirflowError as error:
+        stack.start(get_settings(), echo_err)
+    except RuntimeError as error:  # AirflowError / CeleryStackError say what to do
         raise fail(str(error)) from error
 
 
 @airflow_app.command("stop")
-def airflow_stop() -> None:
+def airflow_stop(executor: Executor = None) -> None:
     """Stop every component by its pid file."""
-    from newsradar import airflow_local
-
-    airflow_local.stop(get_settings(), echo_err)
+    _stack(executor).stop(get_settings(), echo_err)
 
 
 @airflow_app.command("status")
-def airflow_status() -> None:
-    from newsradar import airflow_local
-
+def airflow_status(executor: Executor = None) -> None:
+    stack = _stack(executor)
     settings = get_settings()
-    for name, pid in airflow_local.status(settings).items():
+    for name, pid in stack.status(settings).items():
         typer.echo(f"{name}: {'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
-    state = "healthy" if airflow_local.healthy(settings) else "down"
-    typer.echo(f"api: {airflow_local.api_url(settings)} {state}")
+    state = "healthy" if stack.healthy(settings) else "down"
+    typer.echo(f"api: {stack.api_url(settings)} {state}")
 
 
 @app.command()
