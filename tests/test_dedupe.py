@@ -348,3 +348,28 @@ def test_vectors_are_compared_only_within_one_model(corpus: dict[str, list[Artic
     )
     out = decide_all([en, other])
     assert out[0].story_id != out[1].story_id
+
+
+def test_the_outlets_own_name_is_no_evidence_of_one_story() -> None:
+    from enrich.dedupe import ArticleInput, evidence, fingerprint
+
+    first = fingerprint(
+        ArticleInput(
+            id="a1",
+            title="Harbour council approves new tram line",
+            text="The council voted on Monday, Circuit Daily learned. Circuit Daily reporters attended.",
+            lang="en",
+            source="circuit-daily",
+        )
+    )
+    second = fingerprint(
+        ArticleInput(
+            id="a2",
+            title="Chip maker opens research lab",
+            text="The company hired forty engineers, Circuit Daily learned. Circuit Daily visited the lab.",
+            lang="en",
+            source="circuit-daily",
+        )
+    )
+    assert "circuit" not in first.names and "daily" not in second.names
+    assert evidence(first, second).shared_names == 0
