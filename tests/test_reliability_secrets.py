@@ -92,9 +92,20 @@ def hook() -> Iterator[WebhookServer]:
 
 
 @pytest.fixture
-def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    # Earlier tests (Airflow's logging set-up) may have silenced or detached library loggers; a log
+    # line that never reaches caplog would make "no secret in the logs" pass for the wrong reason.
+    saved = []
+    for name in ("httpx", "httpcore", "elastic_transport", "newsradar", "alerts"):
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.disabled, logger.propagate, logger.level))
+        logger.disabled, logger.propagate = False, True
+        logger.setLevel(logging.DEBUG)
     caplog.set_level(logging.DEBUG)
-    return caplog
+    yield caplog
+    for logger, disabled, propagate, level in saved:
+        logger.disabled, logger.propagate = disabled, propagate
+        logger.setLevel(level)
 
 
 def _our_logs(caplog: pytest.LogCaptureFixture) -> str:
