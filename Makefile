@@ -10,9 +10,9 @@ run: setup
 test: setup
 	.venv/bin/python -m pytest
 
+# Everything `make run` started: web UI, mail sink, replay server, Airflow (either executor), Elasticsearch.
 stop:
-	-.venv/bin/newsradar airflow stop
-	-.venv/bin/newsradar es stop
+	.venv/bin/newsradar stop
 
 lint: setup
 	.venv/bin/ruff check .
