@@ -21,7 +21,7 @@ from typing import Any
 
 import fsspec
 
-from crawlers.catalog import Source, source_from_params
+from crawlers.catalog import Source
 from newsradar.batches import batch_dir
 from newsradar.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -125,22 +125,3 @@ def run_crawl(
         articles = sum(1 for line in handle if line.strip())
     return CrawlResult(output=output, stats_file=stats_file, articles=articles, stats=stats, log=proc.stderr)
 
-
-def run_feed_crawl(
-    feeds: list[str],
-    output: Path,
-    *,
-    source: str = "unknown",
-    lang: str | None = None,
-    country: str | None = None,
-    extra_settings: dict[str, str] | None = None,
-    timeout: float = 1800,
-) -> CrawlResult:
-    """One ad-hoc source given by its feed URLs (kept for callers that predate the catalog)."""
-    params: dict[str, Any] = {"name": source, "feeds": feeds, "lang": lang, "country": country}
-    return run_crawl(
-        [source_from_params({k: v for k, v in params.items() if v})],
-        output,
-        extra_settings=extra_settings,
-        timeout=timeout,
-    )

@@ -7,6 +7,7 @@ no stage ever pushes article bodies through the scheduler's metadata database.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
 
@@ -32,7 +33,7 @@ def write_articles(url: str, articles: Iterable[Article]) -> int:
     """Write atomically where the filesystem allows: readers never see a half-written batch."""
     fs, path = fsspec.core.url_to_fs(url)
     partial = path + ".partial"
-    fs.makedirs(fs._parent(path), exist_ok=True)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)  # fsspec paths are posix-style
     count = 0
     with fs.open(partial, "w", encoding="utf-8") as handle:
         for article in articles:

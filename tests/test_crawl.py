@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from crawlers.catalog import Selectors, sample_catalog
+from crawlers.catalog import Selectors, sample_catalog, source_from_params
 from crawlers.replay import SAMPLE_SITE, ReplayServer
-from crawlers.run import parse_since, run_crawl, run_feed_crawl
+from crawlers.run import parse_since, run_crawl
 from crawlers.state import CrawlState
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
@@ -83,13 +83,21 @@ def test_sample_site_crawl_then_recrawl_fetches_only_new(tmp_path: Path) -> None
 
         # A new article appears in one feed: only that page is fetched on the third crawl.
         new_page = site / "techbote" / "2026" / "11" / "neues-ki-gesetz.html"
-        new_page.write_bytes((site / "techbote/2026/11/kling-zensur-tiananmen.html").read_bytes().replace(
-            b"kling-zensur-tiananmen.html", b"neues-ki-gesetz.html"))
+        new_page.write_bytes(
+            (site / "techbote/2026/11/kling-zensur-tiananmen.html")
+            .read_bytes()
+            .replace(b"kling-zensur-tiananmen.html", b"neues-ki-gesetz.html")
+        )
         feed = site / "techbote" / "feed.xml"
-        feed.write_text(feed.read_text(encoding="utf-8").replace(
-            "<item>",
-            "<item><title>Neu</title><link>{{BASE_URL}}/techbote/2026/11/neues-ki-gesetz.html</link>"
-            "<pubDate>Sat, 28 Nov 2026 10:00:00 +0100</pubDate></item>\n    <item>", 1), encoding="utf-8")
+        feed.write_text(
+            feed.read_text(encoding="utf-8").replace(
+                "<item>",
+                "<item><title>Neu</title><link>{{BASE_URL}}/techbote/2026/11/neues-ki-gesetz.html</link>"
+                "<pubDate>Sat, 28 Nov 2026 10:00:00 +0100</pubDate></item>\n    <item>",
+                1,
+            ),
+            encoding="utf-8",
+        )
         third = run_crawl(sources, tmp_path / "run3.jsonl", settings=settings, extra_settings=FAST)
         assert [urlsplit(a.url).path for a in _articles(third.output)] == [
             "/techbote/2026/11/neues-ki-gesetz.html"
@@ -105,36 +113,50 @@ def test_listing_spider_and_link_override(tmp_path: Path) -> None:
         listing = techbote.model_copy(
             update={"feeds": [], "sitemaps": [], "listing_pages": [techbote.homepage]}
         )
-        result = run_crawl([listing], tmp_path / "listing.jsonl", spider="listing", settings=settings,
-                           extra_settings=FAST)
+        result = run_crawl(
+            [listing], tmp_path / "listing.jsonl", spider="listing", settings=settings, extra_settings=FAST
+        )
         paths = sorted(urlsplit(a.url).path for a in _articles(result.output))
         assert paths == sorted(m["path"] for m in MANIFEST if m["outlet"] == "techbote")
         assert {a.discovered_via for a in _articles(result.output)} == {"listing"}
         assert server.httpd.hits["/techbote/feed.xml"] == 0  # the listing spider ignores feeds
 
-        narrowed = listing.model_copy(update={
-            "name": "techbote-kling",
-            "selectors": Selectors(links="section.teaser-list a", link_pattern=r"kling"),
-        })
-        result = run_crawl([narrowed], tmp_path / "narrow.jsonl", spider="listing",
-                           settings=_settings(tmp_path / "other"), extra_settings=FAST)
+        narrowed = listing.model_copy(
+            update={
+                "name": "techbote-kling",
+                "selectors": Selectors(links="section.teaser-list a", link_pattern=r"kling"),
+            }
+        )
+        result = run_crawl(
+            [narrowed],
+            tmp_path / "narrow.jsonl",
+            spider="listing",
+            settings=_settings(tmp_path / "other"),
+            extra_settings=FAST,
+        )
         assert [urlsplit(a.url).path for a in _articles(result.output)] == [
             "/techbote/2026/11/kling-zensur-tiananmen.html"
         ]
 
 
 def test_since_and_per_source_feed_crawl(tmp_path: Path) -> None:
-    """The DAG's per-source call: one feed, one source, and `since` skipping older entries."""
+    """A per-source call with an ad-hoc source (display name as given by an operator), and `since`
+    skipping older entries."""
     with ReplayServer(SAMPLE_SITE) as server:
-        result = run_feed_crawl([server.url("netzwacht/feed.xml")], tmp_path / "one.jsonl",
-                                source="Netzwacht", lang="de", extra_settings=FAST)
+        adhoc = source_from_params(
+            {"name": "Netzwacht", "feeds": [server.url("netzwacht/feed.xml")], "lang": "de"}
+        )
+        result = run_crawl(
+            [adhoc], tmp_path / "one.jsonl", settings=_settings(tmp_path / "one"), extra_settings=FAST
+        )
         assert result.articles == 3
         assert {a.source for a in _articles(result.output)} == {"netzwacht"}
 
         sources = [s for s in sample_catalog(server.base_url) if s.name == "circuit-daily"]
         since = parse_since("2026-11-25T12:00:00-05:00")
-        result = run_crawl(sources, tmp_path / "since.jsonl", since=since,
-                           settings=_settings(tmp_path), extra_settings=FAST)
+        result = run_crawl(
+            sources, tmp_path / "since.jsonl", since=since, settings=_settings(tmp_path), extra_settings=FAST
+        )
         published = {a.title: a.published for a in _articles(result.output)}
         assert published and all(p is not None and p >= since for p in published.values())
         assert result.stats["sources"]["circuit-daily"]["skipped"]["old"] >= 2
