@@ -16,7 +16,7 @@ stop:
 
 lint: setup
 	.venv/bin/ruff check .
-	.venv/bin/mypy newsradar crawlers enrich index alerts dags
+	.venv/bin/mypy
 
 # `make bench BENCH_ARGS=--quick` for the ~10-minute run; see docs/benchmarks.md.
 bench: setup

@@ -26,9 +26,9 @@ from elasticsearch import Elasticsearch
 
 from alerts.message import Link, Message, StorySummary
 from alerts.rules import Rule
-from alerts.state import create_once, ensure_state_indices, get_doc, stable_id, state_index
+from alerts.state import create_once, ensure_state_indices, get_doc, stable_id
 from alerts.timing import iso, parse_iso
-from index.mapping import articles_alias
+from index.mapping import alert_state_index, articles_alias
 from newsradar.settings import Settings
 
 ARTICLE_FIELDS = [
@@ -288,14 +288,14 @@ def watermark_id(rule: Rule) -> str:
 
 
 def window_start(client: Elasticsearch, settings: Settings, rule: Rule, now: datetime) -> datetime:
-    found = get_doc(client, state_index(settings), watermark_id(rule))
+    found = get_doc(client, alert_state_index(settings), watermark_id(rule))
     if found is None:
         return now - timedelta(seconds=settings.alerts_initial_lookback_s)
     return parse_iso(found["_source"]["watermark"]) - timedelta(seconds=settings.alerts_overlap_s)
 
 
 def _advance_watermark(client: Elasticsearch, settings: Settings, rule: Rule, now: datetime) -> None:
-    index, doc_id = state_index(settings), watermark_id(rule)
+    index, doc_id = alert_state_index(settings), watermark_id(rule)
     found = get_doc(client, index, doc_id)
     if found is not None and parse_iso(found["_source"]["watermark"]) >= now:
         return  # a parallel run got further; never move a watermark back
@@ -347,7 +347,7 @@ def evaluate_rule(
     keys_cache: dict[str, set[str]] | None = None,
 ) -> RuleResult:
     """Evaluate one rule; with ``dry_run`` nothing is written (``alerts test``)."""
-    index = state_index(settings)
+    index = alert_state_index(settings)
     have_state = bool(client.indices.exists(index=index))
     if not dry_run:
         ensure_state_indices(client, settings)

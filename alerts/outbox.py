@@ -23,17 +23,9 @@ from alerts.email import EmailChannel
 from alerts.message import Message
 from alerts.rules import Rule
 from alerts.slack import SlackChannel
-from alerts.state import (
-    create_once,
-    ensure_state_indices,
-    get_doc,
-    outbox_index,
-    refresh,
-    search_all,
-    stable_id,
-    state_index,
-)
+from alerts.state import create_once, ensure_state_indices, get_doc, refresh, search_all, stable_id
 from alerts.timing import iso, last_due, parse_iso, quiet_until
+from index.mapping import alert_state_index, outbox_index
 from newsradar.settings import Settings
 
 Destination = tuple[str, str, list[str]]  # (destination key, channel kind, targets)
@@ -132,7 +124,7 @@ def prepare(
     ensure_state_indices(client, settings)
     refresh(client, settings)
     report = PrepareReport()
-    index = state_index(settings)
+    index = alert_state_index(settings)
     for hit in search_all(client, index, _alert_filter(("status", "queued")), _BY_AGE):
         source = hit["_source"]
         rule = rules.get(source["rule"])
@@ -159,7 +151,7 @@ def _prepare_digest(
     client: Elasticsearch, settings: Settings, rule: Rule, now: datetime, report: PrepareReport
 ) -> int:
     """One digest per rule and period: the alerts that were waiting when the period began."""
-    index = state_index(settings)
+    index = alert_state_index(settings)
     period = last_due(rule.schedule, now) if rule.schedule else now
     digest_id = stable_id(rule.name, "digest", iso(period))
     found = get_doc(client, index, digest_id)

@@ -15,17 +15,16 @@ from typing import Any
 
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
+from index.mapping import (
+    ALERT_STATE_MAPPING,
+    OUTBOX_MAPPING,
+    alert_state_index,
+    ensure_index,
+    outbox_index,
+)
 from newsradar.settings import Settings
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
-
-
-def state_index(settings: Settings) -> str:
-    return settings.index_name("alert-state")
-
-
-def outbox_index(settings: Settings) -> str:
-    return settings.index_name("alerts")
 
 
 def stable_id(*parts: str) -> str:
@@ -33,68 +32,9 @@ def stable_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
-_KEYWORD = {"type": "keyword"}
-_DATE = {"type": "date"}
-_STATE_MAPPING: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {
-        "doc_id": _KEYWORD,
-        "type": _KEYWORD,  # watermark | alert | digest
-        "rule": _KEYWORD,
-        "story_id": _KEYWORD,
-        "alert_id": _KEYWORD,
-        "parent_id": _KEYWORD,
-        "kind": _KEYWORD,  # new | update | digest
-        "mode": _KEYWORD,
-        "status": _KEYWORD,  # queued | outboxed | waiting | digested | orphaned
-        "digest_id": _KEYWORD,
-        "alert_ids": _KEYWORD,
-        "created_at": _DATE,
-        "updated_at": _DATE,
-        "watermark": _DATE,
-        "languages": _KEYWORD,
-        "countries": _KEYWORD,
-        "outlets": _KEYWORD,
-        "message": {"type": "object", "enabled": False},
-    },
-}
-_OUTBOX_MAPPING: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {
-        "doc_id": _KEYWORD,
-        "alert_id": _KEYWORD,
-        "rule": _KEYWORD,
-        "kind": _KEYWORD,
-        "story_ids": _KEYWORD,
-        "channel": _KEYWORD,  # email | slack
-        "destination": _KEYWORD,  # email | slack:<connection>
-        "target": _KEYWORD,
-        "operator": {"type": "boolean"},
-        "status": _KEYWORD,
-        "attempts": {"type": "integer"},
-        "attempt_id": _KEYWORD,
-        "claimed_at": _DATE,
-        "created_at": _DATE,
-        "not_before": _DATE,
-        "sent_at": _DATE,
-        "updated_at": _DATE,
-        "last_error": {"type": "text"},
-        "receipt": _KEYWORD,
-        "operator_notified": {"type": "boolean"},
-        "message": {"type": "object", "enabled": False},
-    },
-}
-
-
 def ensure_state_indices(client: Elasticsearch, settings: Settings) -> None:
-    for name, mapping in ((state_index(settings), _STATE_MAPPING), (outbox_index(settings), _OUTBOX_MAPPING)):
-        if not client.indices.exists(index=name):
-            # 400 = created meanwhile by a parallel run: fine.
-            client.options(ignore_status=400).indices.create(
-                index=name,
-                settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-                mappings=mapping,
-            )
+    ensure_index(client, alert_state_index(settings), ALERT_STATE_MAPPING)
+    ensure_index(client, outbox_index(settings), OUTBOX_MAPPING)
 
 
 def create_once(client: Elasticsearch, index: str, doc_id: str, document: dict[str, Any]) -> bool:
@@ -137,4 +77,4 @@ def search_all(
 
 
 def refresh(client: Elasticsearch, settings: Settings) -> None:
-    client.indices.refresh(index=f"{state_index(settings)},{outbox_index(settings)}")
+    client.indices.refresh(index=f"{alert_state_index(settings)},{outbox_index(settings)}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from elasticsearch import Elasticsearch, NotFoundError
 
 from alerts.rules import Rule, RuleProblem, load_rule_dir, validate_rule
+from index.mapping import RULES_MAPPING, ensure_index, rules_index
 from newsradar.settings import Settings
 
 
@@ -24,29 +25,8 @@ class RuleSet:
         return next((rule for rule in self.rules if rule.name == name), None)
 
 
-def rules_index(settings: Settings) -> str:
-    return settings.index_name("rules")
-
-
 def ensure_rules_index(client: Elasticsearch, settings: Settings) -> str:
-    name = rules_index(settings)
-    if not client.indices.exists(index=name):
-        # Rules are stored as given (not indexed field by field), so a schema change never makes
-        # an old saved rule unreadable: it is re-validated on load and reported if it no longer fits.
-        client.options(ignore_status=400).indices.create(
-            index=name,
-            settings={"number_of_shards": 1, "number_of_replicas": 0},
-            mappings={
-                "dynamic": False,
-                "properties": {
-                    "name": {"type": "keyword"},
-                    "owner": {"type": "keyword"},
-                    "updated_at": {"type": "date"},
-                    "rule": {"type": "object", "enabled": False},
-                },
-            },
-        )
-    return name
+    return ensure_index(client, rules_index(settings), RULES_MAPPING)
 
 
 def save_rule(client: Elasticsearch, settings: Settings, rule: Rule) -> None:

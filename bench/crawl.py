@@ -24,9 +24,9 @@ from typing import Any
 
 from bench.report import Row
 from crawlers.catalog import Source
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import run_crawl
 from newsradar.settings import PROJECT_ROOT, Settings
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 
 def build_site(root: Path, copies: int) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ keeps an eye on it. Each folder is parsed in a fresh Python process that has alr
 Airflow (as the dag-processor has):
 
 * cold — the first parse in that process: includes importing what the DAG files import
-  (`newsradar.settings`, `newsradar.dagkit`, pendulum, ...);
+  (`newsradar.settings`, `dagkit`, pendulum, ...);
 * warm — the mean of N further parses (modules cached; the DAG files themselves run again);
 * per file — the warm mean of each DAG file parsed alone.
 

@@ -3,7 +3,7 @@
 Run ``python -m bench.enrich_speed [--source sample|shared] [--articles N] [--embedding BACKEND]
 [--translation BACKEND] [--json OUT]`` from the repository root.
 
-Articles come from the project's sample site (``crawlers/sample_site``, extracted with
+Articles come from the project's sample site (``stack/sample_site``, extracted with
 ``crawlers.extract.extract``) replicated to N, or from the real publisher pages in
 ``../shared/data/extraction`` (read in place, never copied). Everything runs with 2 threads, the size
 of the machines this runs on. The embedding model is loaded and warmed up before any timing, as it
@@ -23,12 +23,12 @@ from typing import Any
 
 from bench.report import Row
 from enrich.embed import embedder_for, passage_text
-from enrich.pipeline import enrich_report
+from enrich.stages import STAGES, StageContext, run_stages
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "crawlers" / "sample_site"
+SAMPLE = REPO / "stack" / "sample_site"
 SHARED = REPO.parent / "shared" / "data" / "extraction"
 THREADS = 2
 CHUNK = 50  # articles per timed unit (a DAG batch is of this order)
@@ -117,8 +117,10 @@ def measure(source: str, n: int, embedding: str, translation: str, rounds: int =
             raw_best[i] = min(raw_best[i], time.perf_counter() - wall)
             raw_cpu_best[i] = min(raw_cpu_best[i], time.process_time() - cpu)
             cpu = time.process_time()
-            report = enrich_report(
-                [articles[j].model_copy(deep=True) for j in chunk], settings, embedder=embedder
+            report = run_stages(
+                [articles[j].model_copy(deep=True) for j in chunk],
+                StageContext(settings, embedder=embedder),
+                [s for s in STAGES if s.name != "dedupe"],  # story assignment: bench.scaling
             )
             pipe_cpu_best[i] = min(pipe_cpu_best[i], time.process_time() - cpu)
             for stage, sec in report.timings.items():

@@ -146,7 +146,7 @@ def add_to_feed(site: Path, outlet: str, path: str, title: str) -> None:
 
 def add_copies(site: Path, count: int, tag: str) -> int:
     """`count` re-published sample articles: new URL, one added paragraph (near-duplicates)."""
-    from crawlers.replay import SAMPLE_SITE
+    from stack.replay import SAMPLE_SITE
 
     manifest = [
         m
@@ -239,9 +239,9 @@ def cycle(dags: dict[str, Any], settings: Any, client: Any) -> dict[str, Any]:
 
 def raw_embedding_cpu(settings: Any, run_id: str) -> tuple[float, int]:
     """CPU seconds of the raw model over exactly the texts the embed stage embedded in that run."""
+    from dagkit import stage_path
     from enrich.embed import embedder_for, passage_text
     from newsradar.batches import read_articles
-    from newsradar.dagkit import stage_path
 
     articles = list(read_articles(stage_path(settings, run_id, 2, "translate")))
     texts = [passage_text(a.title, a.lead, a.text) for a in articles]
@@ -289,9 +289,9 @@ def measure(cycles: int, copies: int, trigger_latency: float) -> dict[str, Any]:
     (tmp / "airflow").mkdir()
     from aiosmtpd.controller import Controller
 
-    from crawlers.replay import SAMPLE_SITE, ReplayServer
     from index.client import get_client
     from newsradar.settings import get_settings
+    from stack.replay import SAMPLE_SITE, ReplayServer
 
     site = tmp / "site"
     shutil.copytree(SAMPLE_SITE, site)

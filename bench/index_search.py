@@ -42,7 +42,7 @@ from index.search import SearchRequest, search_articles
 from newsradar.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "crawlers" / "sample_site"
+SAMPLE = ROOT / "stack" / "sample_site"
 SHARED = Path("/work/shared/data/extraction")
 
 # English queries written for the sample-site stories; relevant = that story's de/zh articles.

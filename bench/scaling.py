@@ -5,7 +5,7 @@ state is filled to that many articles (articles index, dedupe records and storie
 under a bench-only prefix, dropped at the end); then a batch of new articles goes through the
 three stages whose cost depends on what is already indexed:
 
-* story assignment (`enrich.stories.assign_stories`: URL/hash/LSH look-ups, kNN over the story
+* story assignment (the `dedupe` stage over `index.stories`: URL/hash/LSH look-ups, kNN over the story
   window, one record and one story write per article),
 * indexing (`index.indexer.index_articles`, with the story fields of every touched story),
 * alert evaluation (every shipped rule in `rules/`, over the batch's window, outbox writes included).
@@ -35,7 +35,8 @@ from elasticsearch.helpers import bulk
 
 from bench.report import Row, bench_prefix, drop_prefix
 from enrich.dedupe import Story, fingerprint, merge_story
-from enrich.stories import (
+from index.mapping import EMBEDDING_DIM, articles_alias, ensure_articles_index
+from index.stories import (
     article_input,
     dedupe_index,
     doc_to_story,
@@ -44,7 +45,6 @@ from enrich.stories import (
     stories_index,
     story_to_doc,
 )
-from index.mapping import EMBEDDING_DIM, articles_alias, ensure_articles_index
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
 
@@ -187,14 +187,15 @@ def es_cpu_ms(client: Elasticsearch) -> float:
 def measure_batch(client: Elasticsearch, settings: Settings, batch: list[Article]) -> dict[str, float]:
     from alerts.evaluate import evaluate_rule
     from alerts.store import load_rules
-    from enrich.stories import assign_stories
+    from enrich.stages import StageContext, stage
     from index.indexer import index_articles
+    from index.stories import story_state
 
     rules = [rule for rule in load_rules(None, settings).rules if rule.enabled]
     since = datetime.now(UTC)
     es0, cpu0 = es_cpu_ms(client), time.process_time()
     t0 = time.perf_counter()
-    assign_stories(batch, settings, client)
+    stage("dedupe").run(batch, StageContext(settings, stories=story_state(client, settings)))
     t1 = time.perf_counter()
     report = index_articles(client, settings, batch)
     if report.failed:

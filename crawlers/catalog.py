@@ -18,10 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crawlers.urls import canonicalize
+from newsradar.urls import canonicalize
 
 CATALOG = Path(__file__).resolve().parent / "sources.yaml"
-SAMPLE_SITE = Path(__file__).resolve().parent / "sample_site"
 
 Lang = Literal["de", "en", "zh"]
 Kind = Literal["media", "primary"]
@@ -277,7 +276,7 @@ def select(
     return sources
 
 
-def sample_catalog(base_url: str, site: Path = SAMPLE_SITE) -> list[Source]:
+def sample_catalog(base_url: str, site: Path) -> list[Source]:
     """The sample site's fictional outlets as Sources pointing at a replay server at `base_url`."""
     data = yaml.safe_load((site / "outlets.yaml").read_text(encoding="utf-8"))
     base = base_url.rstrip("/")

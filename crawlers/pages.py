@@ -17,8 +17,8 @@ from crawlers.catalog import Source
 from crawlers.charset import normalise_charset
 from crawlers.discovery import Link, select_text
 from crawlers.extract import extract
-from crawlers.urls import canonicalize
 from newsradar.article import article_id
+from newsradar.urls import canonicalize
 
 #: Below this much body text a page is a teaser, a stub or navigation, not an article.
 MIN_TEXT_CHARS = 200

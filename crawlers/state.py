@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS validators (
 
 
 class CrawlState:
-    """Keys are canonical URLs (see `crawlers.urls.canonicalize`); `first_seen` is never overwritten."""
+    """Keys are canonical URLs (see `newsradar.urls.canonicalize`); `first_seen` is never overwritten."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -8,7 +8,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from newsradar.dagkit import INDEXED_ARTICLES, TAGS, default_args
+from dagkit import INDEXED_ARTICLES, TAGS, default_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()

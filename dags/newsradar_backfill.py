@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from newsradar.dagkit import TAGS, default_args
+from dagkit import TAGS, default_args
 
 DOC = """
 ### newsradar_backfill
@@ -52,10 +52,10 @@ def newsradar_backfill() -> None:
     def export() -> list[str]:
         from datetime import datetime
 
+        from dagkit import stage_path
         from index.client import get_client
         from index.export import export_articles
         from newsradar.batches import write_articles
-        from newsradar.dagkit import stage_path
         from newsradar.settings import get_settings
 
         context = get_current_context()

@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from newsradar.dagkit import RAW_ARTICLES, TAGS, default_args
+from dagkit import RAW_ARTICLES, TAGS, default_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()
@@ -63,8 +63,10 @@ def newsradar_crawl() -> None:
 
             catalog = load_catalog(Path(params["catalog"]))
         elif settings.crawl_sources == "sample":
+            from stack.replay import SAMPLE_SITE
+
             base = settings.sample_base_url or f"http://127.0.0.1:{settings.replay_port}"
-            catalog = sample_catalog(base)
+            catalog = sample_catalog(base, SAMPLE_SITE)
         else:
             catalog = load_catalog(settings.sources_catalog) if settings.sources_catalog else load_catalog()
         chosen = select(catalog, params.get("sources") or None, params.get("lang"))

@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, task
 
-from newsradar.dagkit import TAGS, default_args
+from dagkit import TAGS, default_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()

@@ -7,24 +7,20 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from newsradar.dagkit import INDEXED_ARTICLES, RAW_ARTICLES, TAGS, default_args
+from dagkit import INDEXED_ARTICLES, RAW_ARTICLES, TAGS, default_args
+from enrich.stages import STAGE_NAMES, STAGES
 
-DOC = """
+DOC = f"""
 ### newsradar_process
 
 Runs whenever `newsradar_crawl` publishes a batch (asset `newsradar_raw_articles`). Each task reads
 the previous stage's batch from staging and writes its own (`<staging>/batches/<run_id>/NN-stage.jsonl`);
-only paths travel through XCom, never articles.
+only paths travel through XCom, never articles. The stage tasks come from the enrichment stage
+registry (`enrich/stages.py`), the same stages `newsradar ingest` runs:
 
-`collect` → `language` → `translate` → `embed` → `classify` → `dedupe` → `index`
+`collect` → {" → ".join(f"`{name}`" for name in STAGE_NAMES)} → `index`
 
-- **language**: de / en / zh / other, from script, py3langid and the source's hint.
-- **translate**: English title and lead with the configured backend (`NEWSRADAR_TRANSLATION_BACKEND`);
-  without one, the name glossary still gives English names.
-- **embed**: multilingual vectors of title + lead (model name and dimension stored with each vector).
-- **classify**: event types (release, ban, restriction, regulation, other) and canonical entities.
-- **dedupe**: exact and near duplicates and cross-language stories; needs vectors and entities, so it
-  runs after them. Story state lives in Elasticsearch, so re-runs and parallel workers agree.
+{chr(10).join(f"- **{stage.name}**: {stage.summary}." for stage in STAGES)}
 - **index**: bulk into `<prefix>-articles` with stable ids; updates the asset `newsradar_indexed_articles`,
   which starts `newsradar_alerts`.
 
@@ -61,8 +57,8 @@ def newsradar_process() -> None:
 
         import fsspec
 
+        from dagkit import stage_path
         from newsradar.batches import read_articles, write_articles
-        from newsradar.dagkit import stage_path
         from newsradar.settings import get_settings
 
         context = get_current_context()
@@ -84,60 +80,18 @@ def newsradar_process() -> None:
         return target
 
     @task
-    def language(path: str) -> str:
-        from enrich.pipeline import detect_languages
-        from newsradar.dagkit import stage_path, transform
-        from newsradar.settings import get_settings
-
-        target = stage_path(get_settings(), get_current_context()["run_id"], 1, "language")
-        return transform(path, target, detect_languages)
-
-    @task
-    def translate(path: str) -> str:
-        from enrich.translate import translate_articles
-        from newsradar.dagkit import stage_path, transform
-        from newsradar.settings import get_settings
-
-        settings = get_settings()
-        target = stage_path(settings, get_current_context()["run_id"], 2, "translate")
-        return transform(path, target, lambda batch: print(translate_articles(batch, settings)))
-
-    @task
-    def embed(path: str) -> str:
-        from enrich.embed import embedder_for, ensure_same_model
-        from enrich.pipeline import embed as embed_stage
+    def run_stage(path: str, name: str, step: int) -> str:
+        """One enrichment stage over the batch at ``path``; writes and returns the next batch."""
+        from dagkit import stage_path, transform
+        from enrich.stages import StageContext, stage
         from index.client import get_client
-        from index.mapping import articles_alias
-        from newsradar.dagkit import stage_path, transform
+        from index.stories import story_state
         from newsradar.settings import get_settings
 
         settings = get_settings()
-        embedder = embedder_for(settings)
-        # One index, one vector space: refuse before computing vectors the index cannot take.
-        ensure_same_model(get_client(settings), articles_alias(settings), embedder.name, embedder.dim)
-        target = stage_path(settings, get_current_context()["run_id"], 3, "embed")
-        return transform(path, target, lambda batch: embed_stage(batch, settings, embedder))
-
-    @task
-    def classify(path: str) -> str:
-        from enrich.pipeline import classify_articles
-        from newsradar.dagkit import stage_path, transform
-        from newsradar.settings import get_settings
-
-        target = stage_path(get_settings(), get_current_context()["run_id"], 4, "classify")
-        return transform(path, target, classify_articles)
-
-    @task
-    def dedupe(path: str) -> str:
-        from enrich.stories import assign_stories
-        from index.client import get_client
-        from newsradar.dagkit import stage_path, transform
-        from newsradar.settings import get_settings
-
-        settings = get_settings()
-        client = get_client(settings)
-        target = stage_path(settings, get_current_context()["run_id"], 5, "dedupe")
-        return transform(path, target, lambda batch: assign_stories(batch, settings, client))
+        context = StageContext(settings, stories=story_state(get_client(settings), settings))
+        target = stage_path(settings, get_current_context()["run_id"], step, name)
+        return transform(path, target, lambda batch: stage(name).run(batch, context))
 
     @task(outlets=[INDEXED_ARTICLES])
     def index(path: str) -> dict[str, Any]:
@@ -162,7 +116,10 @@ def newsradar_process() -> None:
             raise RuntimeError(f"{len(report.failed)} documents were rejected (listed above, kept for retry)")
         return summary
 
-    index(dedupe(classify(embed(translate(language(collect()))))))  # type: ignore[arg-type]
+    path: Any = collect()  # an XComArg: the batch path, resolved when each task runs
+    for step, name in enumerate(STAGE_NAMES, start=1):
+        path = run_stage.override(task_id=name)(path, name, step)
+    index(path)
 
 
 newsradar_process()

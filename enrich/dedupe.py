@@ -13,7 +13,7 @@ Three tests, cheapest first, each only when the previous one found nothing:
    within a time window, confirmed by agreement of salient entities, model codes and numbers.
 
 Otherwise the article founds a new story whose id derives from the article's id. The algorithm talks
-to a :class:`StoryState` (in memory here, Elasticsearch in :mod:`enrich.stories`), so a fresh run and
+to a :class:`StoryState` (in memory here, Elasticsearch in :mod:`index.stories`), so a fresh run and
 the pipeline decide identically, and a re-run returns what is stored instead of deciding again.
 """
 
@@ -32,6 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from enrich.numbers import extract_numbers
+from newsradar.article import Article
+from newsradar.settings import Settings
 
 NUM_PERM = 128
 # Band layout for LSH threshold 0.3 (datasketch's optimum for 128 permutations): every pair a
@@ -71,7 +73,7 @@ def normalise_text(text: str) -> str:
 def url_key(url: str | None) -> str | None:
     if not url:
         return None
-    from crawlers.urls import canonicalize
+    from newsradar.urls import canonicalize
 
     key = canonicalize(url)
     return key.rstrip("/") if key.count("/") > 3 else key
@@ -681,6 +683,31 @@ class StoryAssigner:
             best[0],
         )
         return True
+
+
+def params_from(settings: Settings, threshold: float | None = None) -> Params:
+    return Params(
+        threshold=settings.dedupe_threshold if threshold is None else threshold,
+        window=timedelta(hours=settings.story_window_hours),
+        rank=settings.story_rank,
+    )
+
+
+def article_input(article: Article) -> ArticleInput:
+    """What story assignment reads of a pipeline article (after the language and embed stages)."""
+    vector = np.asarray(article.embedding, dtype=np.float32) if article.embedding else None
+    return ArticleInput(
+        id=article.id,
+        title=article.title,
+        text=article.text,
+        lead=article.lead,
+        url=article.canonical_url or article.url,
+        lang=article.lang or "other",
+        source=article.source,
+        published=article.published,
+        vector=vector,
+        embedding_model=article.embedding_model if vector is not None else None,
+    )
 
 
 def decide_all(

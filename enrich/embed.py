@@ -11,7 +11,8 @@ Backends (``NEWSRADAR_EMBEDDING_BACKEND``):
 
 Vectors of different models live in different spaces: a kNN query with one model's vector over
 another model's documents returns confident nonsense. So every vector carries its model name and
-dimension, and :func:`ensure_same_model` refuses to add vectors to an index made with another model.
+dimension, and the indexer refuses to add vectors to an index made with another model
+(:func:`index.mapping.ensure_same_model`).
 """
 
 from __future__ import annotations
@@ -41,10 +42,6 @@ class Embedder(Protocol):
 
     def queries(self, texts: Sequence[str]) -> Vectors:
         """Vectors for search queries, L2-normalised; E5 embeds queries differently from passages."""
-
-
-class EmbeddingModelMismatch(RuntimeError):
-    """The index holds vectors of another model (or size) than the configured one."""
 
 
 def _batched(
@@ -233,42 +230,3 @@ def embedder_for(settings: Settings) -> Embedder:
         settings.embedding_batch_size,
         settings.embedding_progress_min,
     )
-
-
-def ensure_same_model(client: Any, index: str, name: str, dim: int) -> None:
-    """Raise :class:`EmbeddingModelMismatch` when ``index`` (an index or alias) holds vectors of another
-    model or size, or is mapped for another vector size. A missing or empty index is fine.
-
-    Called before writing vectors, so one wrong setting cannot silently mix two vector spaces.
-    """
-    if not client.indices.exists(index=index):
-        return
-    mapping = client.indices.get_mapping(index=index)
-    for concrete, body in dict(mapping).items():
-        props = body.get("mappings", {}).get("properties", {})
-        mapped = props.get("embedding", {}).get("dims")
-        if mapped is not None and int(mapped) != dim:
-            raise EmbeddingModelMismatch(
-                f"index {concrete} is mapped for {mapped}-dimensional vectors, but the configured model "
-                f"{name!r} makes {dim}-dimensional ones; use a new index (or alias) for this model, or set "
-                "NEWSRADAR_EMBEDDING_BACKEND/NEWSRADAR_EMBEDDING_MODEL back to the index's model"
-            )
-    response = client.search(
-        index=index,
-        size=0,
-        query={
-            "bool": {
-                "filter": [{"exists": {"field": "embedding_model"}}],
-                "must_not": [{"term": {"embedding_model": name}}],
-            }
-        },
-        aggs={"models": {"terms": {"field": "embedding_model", "size": 5}}},
-    )
-    buckets = response["aggregations"]["models"]["buckets"]
-    if buckets:
-        others = ", ".join(f"{b['key']} ({b['doc_count']} docs)" for b in buckets)
-        raise EmbeddingModelMismatch(
-            f"index {index} holds vectors of {others}, but the configured embedding model is {name!r}; "
-            "vectors of different models cannot be compared: re-embed into a new index, or configure the "
-            "index's model again"
-        )

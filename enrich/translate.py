@@ -31,9 +31,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from enrich.glossary import apply_glossary
+from enrich.translator import TranslationError, Translator
 from newsradar.article import Article
 from newsradar.settings import Settings
 
@@ -52,23 +52,6 @@ UNAVAILABLE = "unavailable"  # no MT and no glossary for this language ("other" 
 STATUSES = (TRANSLATED, CACHED, SKIPPED_ENGLISH, GLOSSARY, FAILED, UNAVAILABLE)
 
 _FIRST_PARAGRAPH_CHARS = 600
-
-
-class TranslationError(Exception):
-    """The backend could not translate a batch (after its retries); the batch is marked ``failed``."""
-
-
-class Translator(Protocol):
-    """One MT backend. Implementations batch internally and raise :class:`TranslationError`."""
-
-    name: str
-
-    def model_id(self, source: str, target: str) -> str | None:
-        """A stable id of the model that translates source → target (the cache key), or None when
-        this backend has no model for the pair."""
-
-    def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
-        """One translation per input text, in order; empty strings stay empty."""
 
 
 # --- the one warning per process -------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enrich.translate import TranslationError
+from enrich.translator import TranslationError
 
 _PAIR = re.compile(r"^(?:translate[-_])?([a-z]{2,3})\s*(?:[-_→>]|->|to)\s*([a-z]{2,3})$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'„“‚«(\[A-ZÄÖÜ0-9])|(?<=[。！？])")

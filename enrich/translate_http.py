@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from enrich.translate import TranslationError
+from enrich.translator import TranslationError
 
 _MAX_RETRY_AFTER = 60.0
 

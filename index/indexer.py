@@ -30,7 +30,7 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 
 from index.failures import FailureStore, failure_entry, story_failure
-from index.mapping import articles_alias, ensure_articles_index
+from index.mapping import articles_alias, ensure_articles_index, ensure_same_model
 from newsradar.article import Article
 from newsradar.settings import Settings
 
@@ -53,22 +53,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _events(article: Article) -> list[dict[str, Any]]:
-    """Event types with confidence: from the article when enrichment provided them, else the
-    classifier's confidence for the types the article carries."""
-    provided = getattr(article, "events", None)
-    if provided:
-        out = []
-        for item in provided:
-            get = item.get if isinstance(item, dict) else (lambda key, obj=item: getattr(obj, key, None))
-            if get("type"):
-                out.append({"type": str(get("type")), "confidence": float(get("confidence") or 0.0)})
-        return out
-    if not article.event_types:
-        return []
-    from enrich.classify import classify
-
-    found = {label.type: label.confidence for label in classify(article.title, article.text, article.lang)}
-    return [{"type": t, "confidence": float(found.get(t, 1.0))} for t in article.event_types]
+    """Event types with their confidence, as the classify stage left them (never reclassified here)."""
+    return [
+        {"type": str(item["type"]), "confidence": float(item.get("confidence") or 0.0)}  # type: ignore[arg-type]
+        for item in article.events
+        if item.get("type")
+    ]
 
 
 def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]:
@@ -254,10 +244,17 @@ def index_documents(
             report.failed.append((doc["id"], reason))
             pending[doc["id"]] = failure_entry(doc, reason, 503, pending.get(doc["id"]))
 
+    checked: set[tuple[str, int]] = set()
+
     def run(chunk: list[dict[str, Any]]) -> None:
         if unreachable:
             keep_all(chunk, unreachable[0])
             return
+        models = {(d["embedding_model"], d["embedding_dim"]) for d in chunk if d.get("embedding")}
+        for model in models - checked:
+            # One index, one vector space: refuse before a single vector of another model lands.
+            ensure_same_model(client, alias, *model)
+            checked.add(model)
         ids = [doc["id"] for doc in chunk]
         existing = _mget(client, alias, ids, max_attempts=max_attempts, initial_backoff=initial_backoff)
         if isinstance(existing, str):

@@ -20,7 +20,9 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from pydantic import ValidationError
 
+from enrich.stages import StageContext, run_stages
 from index.indexer import IndexReport, index_articles
+from index.stories import story_state
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings
 
@@ -63,7 +65,7 @@ def parse_record(line: str) -> Article:
     url = data["url"].strip()
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"url {url!r} is not an http(s) URL")
-    from crawlers.urls import canonicalize
+    from newsradar.urls import canonicalize
 
     record = dict(data)
     record["canonical_url"] = data.get("canonical_url") or canonicalize(url)
@@ -100,20 +102,6 @@ def load_articles(path: Path) -> list[Article]:
     return articles
 
 
-def _complete(article: Article) -> None:
-    """Event types and entities when the enrichment run did not provide them."""
-    if not article.event_types:
-        from enrich.classify import event_types
-
-        article.event_types = [
-            t for t in event_types(article.title, article.text, article.lang) if t != "other"
-        ]
-    if not article.entities:
-        from enrich.entities import entity_names
-
-        article.entities = entity_names(article.title, article.text, article.lang)
-
-
 def ingest_file(
     client: Elasticsearch,
     settings: Settings,
@@ -137,21 +125,13 @@ def ingest_file(
                     report.bad_lines.append((number, str(error)))
                     on_bad_line(number, str(error))
 
+    context = StageContext(settings, stories=story_state(client, settings))
+
     def enriched() -> Iterator[Article]:
         source = records()
         while batch := list(islice(source, batch_size)):
             if enrich:
-                from functools import partial
-
-                from enrich.pipeline import enrich as run_enrich
-                from enrich.stories import assign_stories
-
-                # Stories last: they need vectors and entities, and their state lives in the index.
-                batch = run_enrich(
-                    batch, settings, stories=partial(assign_stories, settings=settings, client=client)
-                )
-                for article in batch:
-                    _complete(article)
+                run_stages(batch, context)
             else:
                 for article in batch:
                     article.lang = article.lang or article.lang_hint  # type: ignore[assignment]

@@ -1,4 +1,11 @@
-"""Versioned index template and mapping of the articles index, adapted to the node's analyzers.
+"""Every Elasticsearch index newsradar keeps: its name and its mapping, in one place.
+
+* ``<prefix>-articles``: what analysts search and alerts read (versioned, behind an alias, below);
+* ``<prefix>-dedupe`` and ``<prefix>-stories``: story assignment state (``index.stories``);
+* ``<prefix>-alert-state``, ``<prefix>-alerts`` (the outbox) and ``<prefix>-rules``: alerting state
+  (``alerts/``).
+
+The articles index: versioned template and mapping, adapted to the node's analyzers.
 
 The alias (`<prefix>-articles`) is what every reader and writer uses; the concrete index carries a
 sequence number (`<prefix>-articles-v<n>`) so a mapping change is a new index plus an atomic alias
@@ -167,3 +174,205 @@ def drop_articles(client: Elasticsearch, settings: Settings) -> None:
     for name in found:  # by name: production nodes refuse wildcard deletes
         client.indices.delete(index=name, ignore_unavailable=True)
     client.options(ignore_status=404).indices.delete_index_template(name=template_name(settings))
+
+
+class EmbeddingModelMismatch(RuntimeError):
+    """The index holds vectors of another model (or size) than the configured one."""
+
+
+def ensure_same_model(client: Elasticsearch, index: str, name: str, dim: int) -> None:
+    """Raise :class:`EmbeddingModelMismatch` when ``index`` (an index or alias) holds vectors of another
+    model or size, or is mapped for another vector size. A missing or empty index is fine.
+
+    Called before writing vectors, so one wrong setting cannot silently mix two vector spaces.
+    """
+    if not client.indices.exists(index=index):
+        return
+    mapping = client.indices.get_mapping(index=index)
+    for concrete, body in dict(mapping).items():
+        props = body.get("mappings", {}).get("properties", {})
+        mapped = props.get("embedding", {}).get("dims")
+        if mapped is not None and int(mapped) != dim:
+            raise EmbeddingModelMismatch(
+                f"index {concrete} is mapped for {mapped}-dimensional vectors, but the configured model "
+                f"{name!r} makes {dim}-dimensional ones; use a new index (or alias) for this model, or set "
+                "NEWSRADAR_EMBEDDING_BACKEND/NEWSRADAR_EMBEDDING_MODEL back to the index's model"
+            )
+    response = client.search(
+        index=index,
+        size=0,
+        query={
+            "bool": {
+                "filter": [{"exists": {"field": "embedding_model"}}],
+                "must_not": [{"term": {"embedding_model": name}}],
+            }
+        },
+        aggs={"models": {"terms": {"field": "embedding_model", "size": 5}}},
+    )
+    buckets = response["aggregations"]["models"]["buckets"]
+    if buckets:
+        others = ", ".join(f"{b['key']} ({b['doc_count']} docs)" for b in buckets)
+        raise EmbeddingModelMismatch(
+            f"index {index} holds vectors of {others}, but the configured embedding model is {name!r}; "
+            "vectors of different models cannot be compared: re-embed into a new index, or configure the "
+            "index's model again"
+        )
+
+
+# ------------------------------------------------------------------------------------------ state indices
+# Small indices of pipeline state, created on first use. `dynamic` is strict where every writer is
+# ours, off where documents carry free-form objects (rules, messages) that must stay readable across
+# schema changes: a saved rule is re-validated on load and reported if it no longer fits.
+
+_KEYWORD: dict[str, Any] = {"type": "keyword"}
+_DATE: dict[str, Any] = {"type": "date"}
+_STORED_ONLY: dict[str, Any] = {"type": "keyword", "index": False, "doc_values": False}
+_STATE_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+
+
+def dedupe_index(settings: Settings) -> str:
+    return settings.index_name("dedupe")
+
+
+def stories_index(settings: Settings) -> str:
+    return settings.index_name("stories")
+
+
+def alert_state_index(settings: Settings) -> str:
+    return settings.index_name("alert-state")
+
+
+def outbox_index(settings: Settings) -> str:
+    return settings.index_name("alerts")
+
+
+def rules_index(settings: Settings) -> str:
+    return settings.index_name("rules")
+
+
+def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> str:
+    """Create the index unless it exists; a parallel run creating it first is fine (400)."""
+    if not client.indices.exists(index=name):
+        client.options(ignore_status=400).indices.create(
+            index=name, settings=_STATE_SETTINGS, mappings=mappings
+        )
+    return name
+
+
+def dedupe_mapping(dims: int) -> dict[str, Any]:
+    """One document per article: what later articles are compared against, and the decision."""
+    return {
+        "dynamic": "strict",
+        "properties": {
+            "article_id": _KEYWORD,
+            "story_id": _KEYWORD,
+            "duplicate_of": _KEYWORD,
+            "match": _KEYWORD,
+            "score": {"type": "float"},
+            "lang": _KEYWORD,
+            "source": _KEYWORD,
+            "title": _STORED_ONLY,
+            "url": _STORED_ONLY,
+            "url_key": _KEYWORD,
+            "content_hash": _KEYWORD,
+            "bands": _KEYWORD,
+            "signature": {"type": "binary"},
+            "published": _DATE,
+            "vector": {
+                "type": "dense_vector",
+                "dims": dims,
+                "index": True,
+                "similarity": "cosine",
+                "index_options": {"type": "hnsw"},
+            },
+            "embedding_model": _KEYWORD,
+            "entities": _KEYWORD,
+            "salient": _KEYWORD,
+            "leads": _KEYWORD,
+            "numbers": _KEYWORD,
+            "codes": _KEYWORD,
+            "title_codes": _KEYWORD,
+            "names": _STORED_ONLY,
+            "processed_at": _DATE,
+        },
+    }
+
+
+STORIES_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "story_id": _KEYWORD,
+        "first_article_id": _KEYWORD,
+        "first_source": _KEYWORD,
+        "first_lang": _KEYWORD,
+        "first_published": _DATE,
+        "first_title": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "first_url": _KEYWORD,
+        "outlets": _KEYWORD,
+        "languages": _KEYWORD,
+        "article_ids": _KEYWORD,
+        "size": {"type": "integer"},
+        "updated_at": _DATE,
+    },
+}
+
+ALERT_STATE_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "doc_id": _KEYWORD,
+        "type": _KEYWORD,  # watermark | alert | digest
+        "rule": _KEYWORD,
+        "story_id": _KEYWORD,
+        "alert_id": _KEYWORD,
+        "parent_id": _KEYWORD,
+        "kind": _KEYWORD,  # new | update | digest
+        "mode": _KEYWORD,
+        "status": _KEYWORD,  # queued | outboxed | waiting | digested | orphaned
+        "digest_id": _KEYWORD,
+        "alert_ids": _KEYWORD,
+        "created_at": _DATE,
+        "updated_at": _DATE,
+        "watermark": _DATE,
+        "languages": _KEYWORD,
+        "countries": _KEYWORD,
+        "outlets": _KEYWORD,
+        "message": {"type": "object", "enabled": False},
+    },
+}
+
+OUTBOX_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "doc_id": _KEYWORD,
+        "alert_id": _KEYWORD,
+        "rule": _KEYWORD,
+        "kind": _KEYWORD,
+        "story_ids": _KEYWORD,
+        "channel": _KEYWORD,  # email | slack
+        "destination": _KEYWORD,  # email | slack:<connection>
+        "target": _KEYWORD,
+        "operator": {"type": "boolean"},
+        "status": _KEYWORD,
+        "attempts": {"type": "integer"},
+        "attempt_id": _KEYWORD,
+        "claimed_at": _DATE,
+        "created_at": _DATE,
+        "not_before": _DATE,
+        "sent_at": _DATE,
+        "updated_at": _DATE,
+        "last_error": {"type": "text"},
+        "receipt": _KEYWORD,
+        "operator_notified": {"type": "boolean"},
+        "message": {"type": "object", "enabled": False},
+    },
+}
+
+RULES_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "name": _KEYWORD,
+        "owner": _KEYWORD,
+        "updated_at": _DATE,
+        "rule": {"type": "object", "enabled": False},
+    },
+}

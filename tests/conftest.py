@@ -28,9 +28,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_TMP / 'airflow' / 'airflow.db'}"
 (_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
-from index import node  # noqa: E402
 from index.client import get_client  # noqa: E402
 from newsradar.settings import Settings, get_settings  # noqa: E402
+from stack import esnode as node  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from newsradar import airflow_local
 from newsradar.settings import Settings
+from stack import airflow_local
 
 
 def _free_port() -> int:

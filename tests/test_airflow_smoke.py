@@ -14,10 +14,10 @@ import pytest
 from alertkit import free_port
 from elasticsearch import Elasticsearch
 
-from crawlers.replay import SAMPLE_SITE
 from index.mapping import drop_articles
-from newsradar import mainjob
 from newsradar.settings import Settings
+from stack import mainjob
+from stack.replay import SAMPLE_SITE
 
 MANIFEST = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

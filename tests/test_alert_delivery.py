@@ -15,8 +15,9 @@ from alerts.email import EmailChannel
 from alerts.outbox import deliver
 from alerts.rules import Rule
 from alerts.runner import run_once
-from alerts.state import get_doc, outbox_index, search_all
+from alerts.state import get_doc, search_all
 from alerts.store import RuleSet
+from index.mapping import outbox_index
 from newsradar.settings import Settings
 
 HOSTILE = '<script>alert("x")</script> <!channel> <@U024BE7LH> & <!here> @everyone Nvidia'

@@ -13,8 +13,8 @@ from alertkit import MailSink, article, index_articles, isolated, later, token
 
 from alerts.rules import Rule
 from alerts.runner import run_once
-from alerts.state import outbox_index
 from alerts.store import RuleSet
+from index.mapping import outbox_index
 from newsradar.settings import Settings
 
 

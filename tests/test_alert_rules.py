@@ -9,8 +9,9 @@ from pathlib import Path
 from alertkit import isolated, token
 
 from alerts.rules import QuietHours, Rule, Schedule, load_rule_dir, load_rule_file
-from alerts.store import load_rules, rules_index, save_rule
+from alerts.store import load_rules, save_rule
 from alerts.timing import last_due, parse_since, quiet_until
+from index.mapping import rules_index
 from newsradar.settings import PROJECT_ROOT, Settings
 
 GOOD = "name: good\nowner: t\nquery: nvidia\nchannels: {email: [a@example.org]}\n"

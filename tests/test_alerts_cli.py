@@ -10,8 +10,8 @@ import pytest
 from alertkit import MailSink, article, index_articles, isolated, token
 from typer.testing import CliRunner
 
-from alerts.state import outbox_index, state_index
-from newsradar.cli import app
+from commands.main import app
+from index.mapping import alert_state_index, outbox_index
 from newsradar.settings import Settings, get_settings
 
 
@@ -63,7 +63,7 @@ def test_list_test_run_outbox(env, es) -> None:
     assert dry.output.count("would-create") == 2
     assert f"Subject: [ban] Ban {tok} A" in dry.output
     assert sink.messages == []
-    assert not es.indices.exists(index=state_index(cfg))  # a dry run writes nothing
+    assert not es.indices.exists(index=alert_state_index(cfg))  # a dry run writes nothing
     assert not es.indices.exists(index=outbox_index(cfg))
 
     run = runner.invoke(app, ["alerts", "run"])

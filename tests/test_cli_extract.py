@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from crawlers.replay import SAMPLE_SITE
-from newsradar.cli import app
+from commands.main import app
+from stack.replay import SAMPLE_SITE
 
 MANIFEST = {m["path"]: m for m in json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))}
 

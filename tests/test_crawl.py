@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from crawlers.catalog import Selectors, sample_catalog, source_from_params
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import parse_since, run_crawl
 from crawlers.state import CrawlState
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 MANIFEST = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))
 FAST = {"AUTOTHROTTLE_START_DELAY": "0.05", "LOG_LEVEL": "WARNING"}
@@ -109,7 +109,7 @@ def test_sample_site_crawl_then_recrawl_fetches_only_new(tmp_path: Path) -> None
 def test_listing_spider_and_link_override(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     with ReplayServer(SAMPLE_SITE) as server:
-        techbote = next(s for s in sample_catalog(server.base_url) if s.name == "techbote")
+        techbote = next(s for s in sample_catalog(server.base_url, SAMPLE_SITE) if s.name == "techbote")
         listing = techbote.model_copy(
             update={"feeds": [], "sitemaps": [], "listing_pages": [techbote.homepage]}
         )
@@ -152,7 +152,7 @@ def test_since_and_per_source_feed_crawl(tmp_path: Path) -> None:
         assert result.articles == 3
         assert {a.source for a in _articles(result.output)} == {"netzwacht"}
 
-        sources = [s for s in sample_catalog(server.base_url) if s.name == "circuit-daily"]
+        sources = [s for s in sample_catalog(server.base_url, SAMPLE_SITE) if s.name == "circuit-daily"]
         since = parse_since("2026-11-25T12:00:00-05:00")
         result = run_crawl(
             sources, tmp_path / "since.jsonl", since=since, settings=_settings(tmp_path), extra_settings=FAST
@@ -174,7 +174,7 @@ def test_parse_since() -> None:
 
 
 def test_cli_crawl_sample_prints_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsradar.cli import app
+    from commands.main import app
 
     monkeypatch.setenv("NEWSRADAR_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("NEWSRADAR_REPLAY_PORT", "0")

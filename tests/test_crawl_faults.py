@@ -10,11 +10,11 @@ import pytest
 
 from crawlers.catalog import Source
 from crawlers.middlewares import private_host, replay_url
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import run_crawl
 from crawlers.state import CrawlState
 from newsradar.article import Article
 from newsradar.settings import Settings
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 TEST_SETTINGS = {
     "DOWNLOAD_TIMEOUT": "1",

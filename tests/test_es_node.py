@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from index import node
 from index.capabilities import detect
 from newsradar.settings import Settings
+from stack import esnode as node
 
 
 def test_node_is_healthy_9x_and_start_is_idempotent(es: Elasticsearch, settings: Settings) -> None:

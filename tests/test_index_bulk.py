@@ -183,7 +183,7 @@ def test_story_fields_follow_later_articles(es: Elasticsearch, scoped: Settings)
 
 
 def _ingest(args: list[str], prefix: str, monkeypatch: pytest.MonkeyPatch) -> object:
-    from newsradar.cli import app
+    from commands.main import app
 
     monkeypatch.setenv("NEWSRADAR_INDEX_PREFIX", prefix)
     get_settings.cache_clear()

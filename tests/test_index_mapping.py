@@ -164,7 +164,7 @@ def test_migration_without_reindex_module_says_so(es: Elasticsearch, scoped: Set
 def test_index_cli_status_and_migrate(
     es: Elasticsearch, scoped: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from newsradar.cli import app
+    from commands.main import app
 
     index_documents(es, scoped, [_doc(n) for n in range(5)])
     monkeypatch.setenv("NEWSRADAR_INDEX_PREFIX", scoped.index_prefix)

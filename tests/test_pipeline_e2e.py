@@ -12,10 +12,10 @@ from aiosmtpd.controller import Controller
 from alertkit import free_port
 from elasticsearch import Elasticsearch
 
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from index.mapping import articles_alias, drop_articles
 from newsradar.batches import batch_dir
 from newsradar.settings import Settings, get_settings
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))

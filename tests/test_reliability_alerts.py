@@ -21,8 +21,9 @@ from elasticsearch import Elasticsearch
 from alerts.outbox import retry
 from alerts.rules import Rule
 from alerts.runner import run_once
-from alerts.state import outbox_index, search_all
+from alerts.state import search_all
 from alerts.store import RuleSet
+from index.mapping import outbox_index
 from newsradar.settings import Settings
 
 STORIES = 3

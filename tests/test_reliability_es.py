@@ -19,13 +19,13 @@ import pytest
 from alertkit import free_port
 from elasticsearch import Elasticsearch
 
-from index import node
 from index.client import get_client
 from index.failures import FailureStore
 from index.indexer import index_articles, retry_failed
 from index.mapping import articles_alias
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings
+from stack import esnode as node
 
 N = 1500
 STORY = 3  # articles per story: story fields must be right on every member after the retry

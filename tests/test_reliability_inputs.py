@@ -38,11 +38,11 @@ from elasticsearch import Elasticsearch
 from alerts.rules import Rule
 from alerts.runner import run_once
 from alerts.store import RuleSet
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from index.indexer import index_articles as index_documents
-from index.web.app import background_server, create_app
 from newsradar.article import Article
 from newsradar.settings import PROJECT_ROOT, Settings
+from stack.replay import SAMPLE_SITE, ReplayServer
+from web.app import background_server, create_app
 
 HOST = "news.example"
 GOOD = "circuit-daily/2026/11/kling-refuses-tiananmen-prompts.html"

@@ -32,12 +32,13 @@ from pydantic import SecretStr
 
 from alerts.rules import Rule
 from alerts.runner import run_once
-from alerts.state import outbox_index, search_all
+from alerts.state import search_all
 from alerts.store import RuleSet
 from crawlers.catalog import sample_catalog
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import run_crawl
+from index.mapping import outbox_index
 from newsradar.settings import PROJECT_ROOT, Settings, redact_url
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 SMTP_PASSWORD = "smtp-Pa55-7f3a9c"
 WEBHOOK_TOKEN = "XoXb9Secret7Tok3n"
@@ -193,14 +194,14 @@ def test_cli_and_crawl_output_carry_no_secrets(
         "NEWSRADAR_SLACK_WEBHOOK_TEAM": f"https://hooks.example/services/T1/B2/{WEBHOOK_TOKEN}",
         "NEWSRADAR_STATE_DIR": str(tmp_path / "state"),
     }
-    status = subprocess.run([sys.executable, "-m", "newsradar", "es", "status"], cwd=PROJECT_ROOT, env=env,
+    status = subprocess.run([sys.executable, "-m", "commands", "es", "status"], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
     assert "http://elastic:***@127.0.0.1:9200" in status.stdout  # the node answered: security is off here
     assert_clean(status.stdout + status.stderr, "`newsradar es status`")
     down = {**env, "NEWSRADAR_ES_URL": f"http://elastic:{ES_PASSWORD}@127.0.0.1:9"}
     for command in (["es", "status"], ["alerts", "run"]):
-        proc = subprocess.run([sys.executable, "-m", "newsradar", *command], cwd=PROJECT_ROOT, env=down,
+        proc = subprocess.run([sys.executable, "-m", "commands", *command], cwd=PROJECT_ROOT, env=down,
                               capture_output=True, text=True, timeout=120)
         assert "127.0.0.1:9" in proc.stdout + proc.stderr, proc.stderr  # the failure names the node...
         assert_clean(proc.stdout + proc.stderr, f"`newsradar {' '.join(command)}` against a stopped node")
@@ -209,7 +210,7 @@ def test_cli_and_crawl_output_carry_no_secrets(
     monkeypatch.setenv("NEWSRADAR_ES_URL", env["NEWSRADAR_ES_URL"])
     monkeypatch.setenv("NEWSRADAR_SLACK_WEBHOOK_TEAM", env["NEWSRADAR_SLACK_WEBHOOK_TEAM"])
     with ReplayServer(SAMPLE_SITE) as server:
-        source = next(s for s in sample_catalog(server.base_url) if s.name == "techbote")
+        source = next(s for s in sample_catalog(server.base_url, SAMPLE_SITE) if s.name == "techbote")
         result = run_crawl([source], tmp_path / "crawl.jsonl", settings=Settings(state_dir=tmp_path / "s"),
                            extra_settings={"LOG_LEVEL": "DEBUG"})
     assert result.articles > 0 and "DEBUG" in result.log

@@ -25,7 +25,6 @@ from alertkit import isolated
 from elasticsearch import Elasticsearch
 
 from crawlers.catalog import Source, sample_catalog
-from crawlers.replay import SAMPLE_SITE, ReplayServer
 from crawlers.run import run_crawl
 from crawlers.state import CrawlState
 from index.indexer import index_articles
@@ -33,6 +32,7 @@ from index.mapping import articles_alias
 from newsradar.article import Article, article_id
 from newsradar.batches import write_articles
 from newsradar.settings import PROJECT_ROOT, Settings
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 MANIFEST = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))
 FAST = {"AUTOTHROTTLE_ENABLED": "False", "LOG_LEVEL": "WARNING", "DOWNLOAD_TIMEOUT": "10"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.replay import ReplayServer
+from stack.replay import ReplayServer
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:

@@ -20,10 +20,10 @@ import pytest
 from alertkit import free_port
 from elasticsearch import Elasticsearch
 
-from index.mapping import articles_alias, drop_articles
-from newsradar import airflow_celery, airflow_local, mainjob
+from index.mapping import articles_alias, drop_articles, outbox_index
 from newsradar.batches import batch_dir
 from newsradar.settings import Settings
+from stack import airflow_celery, airflow_local, mainjob
 
 _PACKAGES = shutil.which("redis-server") and list(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
 pytestmark = [
@@ -58,7 +58,7 @@ def outcome(es: Elasticsearch, settings: Settings) -> dict[str, Any]:
     for hit in hits:
         members.setdefault(hit["_source"]["story_id"], set()).add(hit["_id"])
     story = {story_id: frozenset(ids) for story_id, ids in members.items()}
-    outbox = settings.index_name("alerts")
+    outbox = outbox_index(settings)
     es.indices.refresh(index=outbox)
     sent = sorted(
         (

@@ -185,7 +185,7 @@ def test_without_embedder_falls_back_to_bm25(run: Run) -> None:
 def test_search_cli_json_contract(
     indexed: Settings, monkeypatch: pytest.MonkeyPatch, corpus: list[Article]
 ) -> None:
-    from newsradar.cli import app
+    from commands.main import app
 
     monkeypatch.setenv("NEWSRADAR_INDEX_PREFIX", indexed.index_prefix)
     get_settings.cache_clear()

@@ -9,11 +9,11 @@ import yaml
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from crawlers.replay import ReplayServer
+from commands.main import app
 from index.mapping import articles_alias
 from newsradar.batches import batch_dir
-from newsradar.cli import app
 from newsradar.settings import Settings
+from stack.replay import ReplayServer
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 

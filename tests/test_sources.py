@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from commands.main import app
 from crawlers.catalog import CATALOG, CatalogError, check_catalog, load_catalog, sample_catalog, select
-from crawlers.replay import ReplayServer
-from newsradar.cli import app
+from stack.replay import SAMPLE_SITE, ReplayServer
 
 
 def _entry(name: str, **fields: object) -> dict[str, object]:
@@ -84,7 +84,7 @@ def test_unreadable_catalog_files(tmp_path: Path) -> None:
 
 
 def test_selection_and_sample_catalog() -> None:
-    sources = sample_catalog("http://127.0.0.1:9999")
+    sources = sample_catalog("http://127.0.0.1:9999", SAMPLE_SITE)
     assert {s.lang for s in sources} == {"de", "en", "zh"} and len(sources) == 6
     assert sources[0].feeds[0].startswith("http://127.0.0.1:9999/")
     assert [s.name for s in select(sources, lang="zh")] == ["zhiku-news", "xinzhi"]

@@ -16,7 +16,9 @@ from test_dedupe import FIXTURES, load
 from typer.testing import CliRunner
 
 from enrich.dedupe import ArticleInput, MemoryState, Record, StoryAssigner
-from enrich.stories import EsState, assign_stories, dedupe_index, stories_index
+from enrich.stages import StageContext, stage
+from index.mapping import dedupe_index, stories_index
+from index.stories import EsState, story_state
 from newsradar.article import Article
 from newsradar.settings import Settings
 
@@ -168,8 +170,10 @@ def test_pipeline_stage_fills_articles(es: Elasticsearch, isolated: Settings) ->
         )
     articles[0].embedding = [float(x) for x in en.vector]  # type: ignore[union-attr]
     articles[0].embedding_model = en.embedding_model
-    articles[2].lang = None  # detected by the stage
-    assign_stories(articles, isolated, es)
+    context = StageContext(isolated, stories=story_state(es, isolated))
+    stage("embed").run(articles, context)  # keeps the vector the first article brought
+    assign = stage("dedupe").run
+    assign(articles, context)
     assert all(a.story_id for a in articles)
     assert len({a.story_id for a in articles}) == 1
     assert all(a.duplicate_of is None for a in articles)
@@ -183,7 +187,7 @@ def test_pipeline_stage_fills_articles(es: Elasticsearch, isolated: Settings) ->
             "duplicate_of": None,
         }
     )
-    assign_stories([copy], isolated, es)
+    assign([copy], context)
     assert copy.duplicate_of == "x-de" and copy.story_id == articles[0].story_id
     story = EsState(es, isolated).story(articles[0].story_id or "")
     assert story is not None and story.size == 4
@@ -192,7 +196,7 @@ def test_pipeline_stage_fills_articles(es: Elasticsearch, isolated: Settings) ->
 def test_cli_with_es_state_persists_between_invocations(
     es: Elasticsearch, isolated: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from enrich.cli_dedupe import register
+    from commands.dedupe import register
     from newsradar.settings import get_settings
 
     monkeypatch.setenv("NEWSRADAR_INDEX_PREFIX", isolated.index_prefix)

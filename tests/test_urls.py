@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawlers.urls import canonicalize
+from newsradar.urls import canonicalize
 
 
 @pytest.mark.parametrize(

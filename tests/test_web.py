@@ -15,9 +15,9 @@ from enrich.embed import get_embedder, passage_text
 from index.indexer import index_articles
 from index.ingest import load_articles
 from index.mapping import drop_articles
-from index.web.app import background_server, create_app
 from newsradar.article import Article
 from newsradar.settings import Settings
+from web.app import background_server, create_app
 
 FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
 TOKEN = "test-admin-token-5b1c"

@@ -21,7 +21,7 @@ from crawlers.catalog import Source
 from crawlers.discovery import Link, listing_links, parse_feed, parse_sitemap
 from crawlers.faults import failure_reason
 from crawlers.pages import page_outcome
-from crawlers.urls import canonicalize
+from newsradar.urls import canonicalize
 
 #: Sitemap indexes nest; real ones are one level deep, loops and runaway nesting stop here.
 MAX_SITEMAP_DEPTH = 3

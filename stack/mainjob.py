@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from index import node
 from index.client import get_client
-from index.mapping import articles_alias
-from newsradar import airflow_local, services
+from index.mapping import articles_alias, outbox_index
 from newsradar.settings import Settings
+from stack import airflow_local, services
+from stack import esnode as node
 
 Echo = Callable[[str], None]
 PIPELINE = ("newsradar_crawl", "newsradar_process", "newsradar_alerts")
@@ -34,7 +34,7 @@ class MainJobError(RuntimeError):
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "newsradar", *args]
+    return [sys.executable, "-m", "commands", *args]
 
 
 def local_services(settings: Settings) -> list[services.Service]:
@@ -173,7 +173,7 @@ def summary(settings: Settings) -> dict[str, Any]:
         facts["articles"] = result["hits"]["total"]["value"]
         facts["per_language"] = {b["key"]: b["doc_count"] for b in result["aggregations"]["lang"]["buckets"]}
         facts["stories"] = result["aggregations"]["stories"]["value"]
-    outbox = settings.index_name("alerts")
+    outbox = outbox_index(settings)
     alerts: dict[str, int] = {}
     if client.indices.exists(index=outbox):
         result = client.search(index=outbox, size=0, aggs={"status": {"terms": {"field": "status"}}})
@@ -200,7 +200,7 @@ def start_stack(settings: Settings, echo: Echo, live: bool = False) -> None:
         pid = services.start(service, {**env, "NEWSRADAR_MAILSINK_DIR": str(mail_dir(settings))})
         echo(f"      {service.name}: pid {pid} (log {service.log})")
     if settings.airflow_executor == "celery":
-        from newsradar import airflow_celery
+        from stack import airflow_celery
 
         echo("[3/5] Airflow (PostgreSQL, Redis, CeleryExecutor with crawl and enrich workers, loopback)")
         airflow_celery.start(settings, echo, extra_env=env, timeout=180)
@@ -239,7 +239,7 @@ def stop(settings: Settings, echo: Echo = print, keep_elasticsearch: bool = Fals
     for service in reversed(local_services(settings)):
         services.stop(service, echo)
     airflow_local.stop(settings, echo)
-    from newsradar import airflow_celery
+    from stack import airflow_celery
 
     airflow_celery.stop(settings, echo)  # nothing to do unless a Celery stack was started
     if not keep_elasticsearch:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsradar.clitools import echo_err, fail
+from commands.common import echo_err, fail
 from newsradar.settings import get_settings
 
 es_app = typer.Typer(help="The local Elasticsearch node.", no_args_is_help=True)
@@ -18,7 +18,7 @@ index_app = typer.Typer(help="The articles index: status, migration, failed docu
 @es_app.command("start")
 def es_start() -> None:
     """Download (once), configure and start the node; reuse it when already running."""
-    from index import node
+    from stack import esnode as node
 
     try:
         current = node.start(get_settings(), echo_err)
@@ -30,7 +30,7 @@ def es_start() -> None:
 @es_app.command("stop")
 def es_stop() -> None:
     """Stop the node started by `newsradar es start` (by its pid file)."""
-    from index import node
+    from stack import esnode as node
 
     node.stop(get_settings(), echo_err)
 
@@ -38,9 +38,9 @@ def es_stop() -> None:
 @es_app.command("status")
 def es_status() -> None:
     """Is the node up, which version, and what can it do (modules, plugins)."""
-    from index import node
     from index.capabilities import detect
     from index.client import get_client
+    from stack import esnode as node
 
     settings = get_settings()
     current = node.status(settings)
@@ -265,7 +265,7 @@ def serve(
     """The analyst web UI and its JSON API (read-only unless NEWSRADAR_ADMIN_TOKEN is set)."""
     import uvicorn
 
-    from index.web.app import create_app
+    from web.app import create_app
 
     settings = get_settings()
     echo_err(

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsradar.clitools import echo_err, fail
+from commands.common import echo_err, fail
 from newsradar.settings import get_settings
 
 sources_app = typer.Typer(help="The source catalog (crawlers/sources.yaml).", no_args_is_help=True)
@@ -123,9 +123,9 @@ def crawl(
 ) -> None:
     """Crawl the selected sources in one Scrapy subprocess; prints per-source stats and one JSON summary."""
     from crawlers.catalog import CatalogError, sample_catalog, select
-    from crawlers.replay import SAMPLE_SITE, ReplayServer
     from crawlers.report import format_line
     from crawlers.run import CrawlError, default_output, new_run_id, parse_since, run_crawl
+    from stack.replay import SAMPLE_SITE, ReplayServer
 
     if lang is not None and lang not in {"de", "en", "zh"}:
         raise fail(f"--lang must be de, en or zh, not {lang!r}")
@@ -145,7 +145,7 @@ def crawl(
             server = ReplayServer(SAMPLE_SITE).start()
     try:
         try:
-            pool = sample_catalog(server.base_url) if server else _load(catalog)
+            pool = sample_catalog(server.base_url, SAMPLE_SITE) if server else _load(catalog)
             chosen = select(pool, source or None, lang)
         except CatalogError as error:
             raise fail(str(error)) from error
@@ -218,7 +218,7 @@ def replay(
     port: Annotated[int | None, typer.Option(help="Port; default NEWSRADAR_REPLAY_PORT")] = None,
 ) -> None:
     """Serve recorded pages and feeds (with robots.txt) on loopback, in place of the live sites."""
-    from crawlers.replay import SAMPLE_SITE, serve_forever
+    from stack.replay import SAMPLE_SITE, serve_forever
 
     root = directory or SAMPLE_SITE
     if not root.is_dir():

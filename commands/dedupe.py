@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from newsradar.clitools import echo_err, fail
+from commands.common import echo_err, fail
 
 
 class StateKind(StrEnum):
@@ -95,10 +95,9 @@ def dedupe(
 
     import numpy as np
 
-    from enrich.dedupe import ArticleInput, MemoryState, StoryAssigner, StoryState, fill_vectors
+    from enrich.dedupe import ArticleInput, MemoryState, StoryAssigner, StoryState, fill_vectors, params_from
     from enrich.embed import get_embedder
     from enrich.language import detect_language, normalise_lang
-    from enrich.stories import params_from
     from newsradar.settings import get_settings, redact_url
 
     if not file.is_file():
@@ -141,8 +140,8 @@ def dedupe(
         fill_vectors(items, embedder.passages, embedder.name)
     store: StoryState
     if state is StateKind.es:
-        from enrich.stories import EsState
         from index.client import get_client
+        from index.stories import EsState
 
         try:
             store = EsState(get_client(settings), settings, dims=len(items[0].vector) if items else 384)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
 """`python -m newsradar ...`: the same command as `newsradar`, for subprocesses of the local stack."""
 
-from newsradar.cli import app
+from commands.main import app
 
 app()

@@ -24,8 +24,8 @@ from urllib.parse import urlparse
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exceptions
 
-from newsradar.services import alive
 from newsradar.settings import Settings, redact_url
+from stack.services import alive
 
 Echo = Callable[[str], None]
 MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"

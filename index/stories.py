@@ -20,116 +20,28 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 
-from enrich.dedupe import (
-    ArticleInput,
-    Params,
-    Record,
-    Story,
-    StoryAssigner,
-    Vector,
-    fill_vectors,
-    merge_story,
+from enrich.dedupe import Record, Story, StoryState, Vector, merge_story
+from index.mapping import (
+    EMBEDDING_DIM,
+    STORIES_MAPPING,
+    dedupe_index,
+    dedupe_mapping,
+    ensure_index,
+    stories_index,
 )
-from newsradar.article import Article
 from newsradar.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DIMS = 384
 _MAX_CANDIDATES = 500
 _RETRIES = 10
-
-_KEYWORD = {"type": "keyword"}
-_STORED_ONLY = {"type": "keyword", "index": False, "doc_values": False}
-
-
-def dedupe_index(settings: Settings) -> str:
-    return settings.index_name("dedupe")
-
-
-def stories_index(settings: Settings) -> str:
-    return settings.index_name("stories")
-
-
-def dedupe_mapping(dims: int) -> dict[str, Any]:
-    return {
-        "dynamic": "strict",
-        "properties": {
-            "article_id": _KEYWORD,
-            "story_id": _KEYWORD,
-            "duplicate_of": _KEYWORD,
-            "match": _KEYWORD,
-            "score": {"type": "float"},
-            "lang": _KEYWORD,
-            "source": _KEYWORD,
-            "title": _STORED_ONLY,
-            "url": _STORED_ONLY,
-            "url_key": _KEYWORD,
-            "content_hash": _KEYWORD,
-            "bands": _KEYWORD,
-            "signature": {"type": "binary"},
-            "published": {"type": "date"},
-            "vector": {
-                "type": "dense_vector",
-                "dims": dims,
-                "index": True,
-                "similarity": "cosine",
-                "index_options": {"type": "hnsw"},
-            },
-            "embedding_model": _KEYWORD,
-            "entities": _KEYWORD,
-            "salient": _KEYWORD,
-            "leads": _KEYWORD,
-            "numbers": _KEYWORD,
-            "codes": _KEYWORD,
-            "title_codes": _KEYWORD,
-            "names": _STORED_ONLY,
-            "processed_at": {"type": "date"},
-        },
-    }
-
-
-def stories_mapping() -> dict[str, Any]:
-    return {
-        "dynamic": "strict",
-        "properties": {
-            "story_id": _KEYWORD,
-            "first_article_id": _KEYWORD,
-            "first_source": _KEYWORD,
-            "first_lang": _KEYWORD,
-            "first_published": {"type": "date"},
-            "first_title": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
-            "first_url": _KEYWORD,
-            "outlets": _KEYWORD,
-            "languages": _KEYWORD,
-            "article_ids": _KEYWORD,
-            "size": {"type": "integer"},
-            "updated_at": {"type": "date"},
-        },
-    }
-
-
-def ensure_indices(client: Elasticsearch, settings: Settings, dims: int = DEFAULT_DIMS) -> None:
-    """Create both indices unless they exist (a concurrent creator is fine)."""
-    index_settings = {"number_of_shards": 1, "number_of_replicas": 0}
-    for name, mapping in (
-        (dedupe_index(settings), dedupe_mapping(dims)),
-        (stories_index(settings), stories_mapping()),
-    ):
-        if client.indices.exists(index=name):
-            continue
-        try:
-            client.indices.create(index=name, settings=index_settings, mappings=mapping)
-        except Exception as error:  # another worker created it between the check and the create
-            if "resource_already_exists" not in str(error):
-                raise
 
 
 # ------------------------------------------------------------------------------------------ (de)serialisation
@@ -256,11 +168,10 @@ class EsState:
     another worker) finds them by search at once; the dedupe index only holds small documents.
     """
 
-    def __init__(self, client: Elasticsearch, settings: Settings, dims: int = DEFAULT_DIMS) -> None:
+    def __init__(self, client: Elasticsearch, settings: Settings, dims: int = EMBEDDING_DIM) -> None:
         self.client = client
-        self.records_index = dedupe_index(settings)
-        self.stories_index = stories_index(settings)
-        ensure_indices(client, settings, dims)
+        self.records_index = ensure_index(client, dedupe_index(settings), dedupe_mapping(dims))
+        self.stories_index = ensure_index(client, stories_index(settings), STORIES_MAPPING)
 
     def _search(self, query: dict[str, Any], size: int = _MAX_CANDIDATES) -> list[Record]:
         response = self.client.search(
@@ -383,60 +294,9 @@ class EsState:
         raise RuntimeError(f"story {record.story_id}: gave up after {_RETRIES} concurrent-update conflicts")
 
 
-# ------------------------------------------------------------------------------------------ pipeline stage
+# ------------------------------------------------------------------------------------------ for the stage
 
 
-def params_from(settings: Settings, threshold: float | None = None) -> Params:
-    from datetime import timedelta
-
-    return Params(
-        threshold=settings.dedupe_threshold if threshold is None else threshold,
-        window=timedelta(hours=settings.story_window_hours),
-        rank=settings.story_rank,
-    )
-
-
-def _lang_of(article: Article) -> str:
-    if article.lang:
-        return article.lang
-    from enrich.language import detect_language
-
-    return detect_language(article.title, article.text, article.lang_hint)
-
-
-def article_input(article: Article) -> ArticleInput:
-    vector = np.asarray(article.embedding, dtype=np.float32) if article.embedding else None
-    return ArticleInput(
-        id=article.id,
-        title=article.title,
-        text=article.text,
-        lead=article.lead,
-        url=article.canonical_url or article.url,
-        lang=_lang_of(article),
-        source=article.source,
-        published=article.published,
-        vector=vector,
-        embedding_model=article.embedding_model if vector is not None else None,
-    )
-
-
-def assign_stories(articles: Sequence[Article], settings: Settings, client: Elasticsearch) -> None:
-    """Fill ``story_id`` and ``duplicate_of`` from the shared state and update the stories index.
-
-    Vectors come from the embed stage; articles without one are embedded here with the configured
-    backend, so a story never compares vectors of different models.
-    """
-    if not articles:
-        return
-    items = [article_input(a) for a in articles]
-    if any(i.vector is None for i in items):
-        from enrich.embed import get_embedder
-
-        embedder = get_embedder(settings.embedding_backend, settings.embedding_threads)
-        fill_vectors(items, embedder.passages, embedder.name)
-    dims = next(len(i.vector) for i in items if i.vector is not None)
-    state = EsState(client, settings, dims=dims)
-    records = StoryAssigner(state, params_from(settings)).assign_batch(items)
-    for article, record in zip(articles, records, strict=True):
-        article.story_id = record.story_id
-        article.duplicate_of = record.duplicate_of
+def story_state(client: Elasticsearch, settings: Settings) -> Callable[[int], StoryState]:
+    """The dedupe stage's state factory (``StageContext.stories``): the shared state in the index."""
+    return lambda dims: EsState(client, settings, dims=dims)

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from alerts import cli as alerts_cli
-from crawlers import cli as crawlers_cli
-from enrich import cli as enrich_cli
-from enrich import cli_dedupe
-from index import cli as index_cli
-from newsradar.clitools import echo_err, fail
+from commands import alerts as alerts_cli
+from commands import crawl as crawlers_cli
+from commands import dedupe as cli_dedupe
+from commands import enrich as enrich_cli
+from commands import index as index_cli
+from commands.common import echo_err, fail
 from newsradar.settings import get_settings
 
 app = typer.Typer(
@@ -34,7 +34,7 @@ Executor = Annotated[
 
 def _stack(executor: str | None) -> Any:
     """The module that runs Airflow with the chosen executor (default NEWSRADAR_AIRFLOW_EXECUTOR)."""
-    from newsradar import airflow_celery, airflow_local
+    from stack import airflow_celery, airflow_local
 
     chosen = executor or get_settings().airflow_executor
     if chosen not in ("local", "celery"):
@@ -76,7 +76,7 @@ def run(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each DAG of the cycle")] = 900,
 ) -> None:
     """The main job: start the local stack, run one pipeline cycle in Airflow, summarise, keep running."""
-    from newsradar import mainjob
+    from stack import mainjob
 
     settings = get_settings()
     try:
@@ -96,7 +96,7 @@ def run(
 @app.command()
 def stop() -> None:
     """Stop everything `newsradar run` started: web UI, mail sink, replay server, Airflow, Elasticsearch."""
-    from newsradar import mainjob
+    from stack import mainjob
 
     mainjob.stop(get_settings(), echo_err)
 
@@ -112,7 +112,7 @@ def mailsink(
     """A local SMTP server and Slack-webhook endpoint that keep every message, with a page to read them."""
     import os
 
-    from newsradar.mailsink import serve
+    from stack.mailsink import serve
 
     folder = directory or Path(
         os.environ.get("NEWSRADAR_MAILSINK_DIR") or get_settings().state_dir / "mailsink"

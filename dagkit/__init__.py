@@ -7,12 +7,13 @@ heavy libraries at module level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset
 
+from newsradar.article import Article
 from newsradar.batches import batch_dir, read_articles, write_articles
 from newsradar.settings import Settings, get_settings
 
@@ -60,7 +61,7 @@ def stage_path(settings: Settings, run_id: str, step: int, name: str) -> str:
     return f"{batch_dir(settings, run_id)}/{step:02d}-{name}.jsonl"
 
 
-def transform(source: str, target: str, stage: Callable[[Sequence[Any]], object]) -> str:
+def transform(source: str, target: str, stage: Callable[[list[Article]], object]) -> str:
     """Read a batch, apply one stage in place, write the next batch; returns the new path."""
     articles = list(read_articles(source))
     if articles:

@@ -10,7 +10,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from newsradar.clitools import echo_err, fail
+from commands.common import echo_err, fail
 from newsradar.settings import get_settings
 
 models_app = typer.Typer(help="Translation models (Argos Translate packages).", no_args_is_help=True)

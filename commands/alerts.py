@@ -10,7 +10,7 @@ import typer
 from elasticsearch import Elasticsearch
 from elasticsearch import TransportError as ESTransportError
 
-from newsradar.clitools import echo_err, fail
+from commands.common import echo_err, fail
 from newsradar.settings import Settings, get_settings, redact_url
 
 alerts_app = typer.Typer(
@@ -205,7 +205,7 @@ def outbox(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entry")] = False,
 ) -> None:
     """Outbox entries (one per alert and destination), newest first; default: everything not yet sent."""
-    from alerts.state import outbox_index
+    from index.mapping import outbox_index
 
     settings = get_settings()
     client = _client(settings)

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from newsradar import airflow_local, services
 from newsradar.settings import Settings, get_settings
+from stack import airflow_local, services
 
 Echo = Callable[[str], None]
 DB_USER = "airflow"
@@ -149,7 +149,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__CELERY__RESULT_BACKEND": db_url(settings, "db+postgresql+psycopg2"),
             # Longer than the longest task: Redis re-delivers unacknowledged tasks after this long.
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "newsradar.airflow_celery.worker_hostname",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "stack.airflow_celery.worker_hostname",
         }
     )
     return env
