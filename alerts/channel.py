@@ -1,25 +1,48 @@
-"""The delivery interface every channel implements (one file per channel: email.py, slack.py).
+"""The interface every alert channel implements, one file per channel (``email.py``, ``slack.py``),
+registered in ``channels.py``.
 
-A channel renders a :class:`~alerts.message.Message` in its own format and sends it to one target.
-It raises :class:`DeliveryError` on failure; the outbox decides whether and when to try again.
+A channel declares which field of a rule's ``channels`` it reads (its ``kind``), how those values
+become outbox destinations, and where operators' addresses for it are configured; it renders a
+:class:`~alerts.message.Message` in its own format and sends it to one destination. It raises
+:class:`DeliveryError` on failure; the outbox decides whether and when to try again.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 from alerts.message import Message
+from newsradar.settings import Settings
 
 
 class DeliveryError(Exception):
     """A failed send. ``retry_after``: the channel said when to come back (Slack 429);
-    ``permanent``: trying again cannot help (HTTP 4xx other than 429, bad configuration)."""
+    ``permanent``: trying again cannot help (HTTP 4xx other than 429, bad configuration);
+    ``ambiguous``: the message may have arrived (a read timeout after the request went out), so
+    sending again could duplicate it."""
 
-    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        ambiguous: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.ambiguous = ambiguous
+
+
+class Destination(NamedTuple):
+    """One outbox entry's address: a stable key within the alert, the channel, and its targets."""
+
+    key: str  # "email", "slack:<connection>"
+    kind: str
+    targets: list[str]
 
 
 @dataclass(frozen=True)
@@ -33,7 +56,16 @@ class Delivery:
 
 
 class Channel(ABC):
-    kind: str = ""
+    kind: ClassVar[str]  # also the name of the rule field `channels.<kind>` it reads
+    operator_setting: ClassVar[str]  # the settings field with operators' targets (comma-separated)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    @abstractmethod
+    def destinations(cls, targets: list[str]) -> list[Destination]:
+        """Outbox destinations for a rule's (or the operators') targets of this channel."""
 
     @abstractmethod
     def send(self, delivery: Delivery) -> str:

@@ -15,7 +15,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from alerts.channel import Channel, Delivery, DeliveryError
+from alerts.channel import Channel, Delivery, DeliveryError, Destination
 from alerts.message import Message, StorySummary
 from newsradar.settings import Settings
 
@@ -125,10 +125,14 @@ def render(message: Message) -> tuple[str, str, str]:
 
 
 class EmailChannel(Channel):
-    kind = "email"
+    """Every recipient of a rule gets the same mail: one outbox entry for all of them."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    kind = "email"
+    operator_setting = "operator_email"
+
+    @classmethod
+    def destinations(cls, targets: list[str]) -> list[Destination]:
+        return [Destination("email", cls.kind, list(targets))]
 
     def build(self, delivery: Delivery) -> EmailMessage:
         title, text, page = render(delivery.message)

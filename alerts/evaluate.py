@@ -27,8 +27,8 @@ from elasticsearch import Elasticsearch
 from alerts.message import Link, Message, StorySummary
 from alerts.rules import Rule
 from alerts.state import create_once, ensure_state_indices, get_doc, stable_id
-from alerts.timing import iso, parse_iso
 from index.mapping import alert_state_index, articles_alias
+from newsradar.dates import iso, parse_iso
 from newsradar.settings import Settings
 
 ARTICLE_FIELDS = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from alerts.channel import Channel, Delivery, DeliveryError
+from alerts.channels import default_channels, operator_destinations
 from alerts.message import Message
-from alerts.outbox import default_channels, operator_destinations
 from alerts.state import stable_id
 from newsradar.settings import Settings
 

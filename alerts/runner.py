@@ -11,11 +11,13 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from alerts.channel import Channel
+from alerts.delivery import DeliveryReport, deliver
+from alerts.digest import enqueue_digests
+from alerts.enqueue import PrepareReport, enqueue_immediate
 from alerts.evaluate import RuleResult, evaluate
-from alerts.outbox import DeliveryReport, PrepareReport, deliver, prepare
 from alerts.rules import RuleProblem
 from alerts.store import RuleSet, load_rules
-from alerts.timing import iso, utcnow
+from newsradar.dates import iso, utcnow
 from newsradar.settings import Settings
 
 
@@ -55,7 +57,8 @@ def run_once(
     report = RunReport(at=iso(now), problems=list(ruleset.problems))
     report.rules = evaluate(client, settings, ruleset.rules, now)
     enabled = {rule.name: rule for rule in ruleset.rules if rule.enabled}
-    report.prepared = prepare(client, settings, enabled, now)
+    enqueue_immediate(client, settings, enabled, now, report.prepared)
+    enqueue_digests(client, settings, enabled, now, report.prepared)
     if send:
         report.delivery = deliver(client, settings, now, channels)
     return report

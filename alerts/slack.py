@@ -25,8 +25,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from alerts.channel import Channel, Delivery, DeliveryError
+from alerts.channel import Channel, Delivery, DeliveryError, Destination
 from alerts.message import Message, StorySummary
+from newsradar.http import Transient, retry_after, with_retries
 from newsradar.settings import Settings
 
 _MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -172,19 +173,19 @@ def render(message: Message) -> dict[str, Any]:
     return {"text": _clip(escape(fallback)), "blocks": blocks}
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
-
-
 class SlackChannel(Channel):
+    """One outbox entry per webhook connection: each is delivered (and retried) on its own."""
+
     kind = "slack"
+    operator_setting = "operator_slack"
 
     def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.sleep = sleep
+
+    @classmethod
+    def destinations(cls, targets: list[str]) -> list[Destination]:
+        return [Destination(f"slack:{name}", cls.kind, [name]) for name in targets]
 
     def send(self, delivery: Delivery) -> str:
         payload = render(delivery.message)
@@ -192,31 +193,45 @@ class SlackChannel(Channel):
         return "; ".join(receipts)
 
     def _post(self, url: str, payload: dict[str, Any], name: str) -> str:
+        """POST with retries where they cannot duplicate: refused or unreachable connections, 429
+        and 5xx answers. A timeout or broken connection *after* the request went out is ambiguous:
+        Slack may have posted it, and incoming webhooks have no idempotency key, so it is never
+        re-posted blindly (``DeliveryError(ambiguous=True)``: the outbox records "maybe sent")."""
         cfg = self.settings
         tries = cfg.slack_max_retries + 1
-        problem = ""
-        for attempt in range(tries):
-            last = attempt == tries - 1
+
+        def once() -> str:
             try:
                 response = httpx.post(url, json=payload, timeout=cfg.slack_timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+                raise Transient(f"{type(error).__name__}: {error}") from None
             except httpx.TransportError as error:
-                problem = f"{type(error).__name__}: {error}"
-            else:
-                if 200 <= response.status_code < 300:
-                    return f"slack:{name} HTTP {response.status_code}"
-                body = response.text[:200]
-                problem = f"HTTP {response.status_code} {body}"
-                if response.status_code == 429:
-                    wait = _retry_after(response)
-                    if wait > cfg.slack_max_retry_after_s or last:
-                        raise DeliveryError(f"slack:{name} rate limited ({problem})", retry_after=wait)
-                    self.sleep(wait)
-                    continue
-                if response.status_code < 500:
-                    raise DeliveryError(f"slack:{name} rejected the message: {problem}", permanent=True)
-            if not last:
-                self.sleep(min(cfg.slack_backoff_s * 2**attempt, 30.0))
-        raise DeliveryError(f"slack:{name} failed after {tries} tries: {problem}")
+                problem = f"slack:{name} may have received it ({type(error).__name__}: {error})"
+                raise DeliveryError(problem, ambiguous=True) from error
+            if 200 <= response.status_code < 300:
+                return f"slack:{name} HTTP {response.status_code}"
+            problem = f"HTTP {response.status_code} {response.text[:200]}"
+            if response.status_code == 429:
+                wait = retry_after(response)
+                if wait > cfg.slack_max_retry_after_s:
+                    raise DeliveryError(f"slack:{name} rate limited ({problem})", retry_after=wait)
+                raise Transient(f"rate limited ({problem})", retry_after=wait)
+            if response.status_code >= 500:
+                raise Transient(problem)
+            raise DeliveryError(f"slack:{name} rejected the message: {problem}", permanent=True)
+
+        try:
+            return with_retries(
+                once,
+                attempts=tries,
+                backoff=cfg.slack_backoff_s,
+                max_wait=cfg.slack_max_retry_after_s,
+                sleep=self.sleep,
+            )
+        except Transient as error:
+            raise DeliveryError(
+                f"slack:{name} failed after {tries} tries: {error}", retry_after=error.retry_after
+            ) from None
 
     def preview(self, message: Message) -> str:
         payload = render(message)

@@ -24,7 +24,7 @@ from index.mapping import (
 )
 from newsradar.settings import Settings
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed")
 
 
 def stable_id(*parts: str) -> str:

@@ -3,36 +3,12 @@ time zone, so "daily 08:00 Europe/Berlin" stays 08:00 across daylight-saving cha
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from alerts.rules import QuietHours, Schedule
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def parse_iso(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def parse_since(value: str) -> timedelta:
-    """``90m``, ``36h``, ``7d``, ``2w``."""
-    match = _SINCE.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: use a number and s, m, h, d or w (e.g. 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def _hhmm(value: str) -> time:

@@ -63,7 +63,7 @@ def _parse_any(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value
-    from crawlers.extract import parse_date
+    from newsradar.dates import parse_published as parse_date
 
     return parse_date(str(value))
 

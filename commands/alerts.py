@@ -89,17 +89,17 @@ def test_rule(
     show: Annotated[str, typer.Option(help="Render as: email, slack, summary")] = "email",
 ) -> None:
     """Show what RULE would have sent over the last --since, WITHOUT sending or changing any state."""
+    from alerts.channels import default_channels
     from alerts.evaluate import evaluate_rule
     from alerts.message import Message
-    from alerts.outbox import default_channels
     from alerts.rules import load_rule_file
-    from alerts.timing import parse_since, utcnow
+    from newsradar.dates import parse_duration, utcnow
 
     settings = get_settings()
     if show not in ("email", "slack", "summary"):
         raise fail("--show must be email, slack or summary")
     try:
-        window = parse_since(since)
+        window = parse_duration(since)
     except ValueError as error:
         raise fail(str(error)) from error
     candidate = Path(rule_name)
@@ -249,8 +249,8 @@ def outbox(
 @alerts_app.command("retry")
 def retry(entry: Annotated[str, typer.Argument(help="Outbox entry id (see `alerts outbox`)")]) -> None:
     """Put a failed entry back to pending with a fresh attempt budget; the next run sends it."""
-    from alerts.outbox import retry as do_retry
-    from alerts.timing import utcnow
+    from alerts.delivery import retry as do_retry
+    from newsradar.dates import utcnow
 
     settings = get_settings()
     if not do_retry(_client(settings), settings, entry, utcnow()):

@@ -124,7 +124,8 @@ def crawl(
     """Crawl the selected sources in one Scrapy subprocess; prints per-source stats and one JSON summary."""
     from crawlers.catalog import CatalogError, sample_catalog, select
     from crawlers.report import format_line
-    from crawlers.run import CrawlError, default_output, new_run_id, parse_since, run_crawl
+    from crawlers.run import CrawlError, default_output, new_run_id, run_crawl
+    from newsradar.dates import parse_since
     from stack.replay import SAMPLE_SITE, ReplayServer
 
     if lang is not None and lang not in {"de", "en", "zh"}:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from commands.common import echo_err, fail
+from newsradar.dates import parse_published
+from newsradar.jsonl import Line, read_records
 
 
 class StateKind(StrEnum):
@@ -19,40 +19,16 @@ class StateKind(StrEnum):
     es = "es"
 
 
-@dataclass
-class _Line:
-    number: int
-    record: dict[str, Any]
-
-
-def _published(value: Any, number: int) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        echo_err(f"line {number}: published {value!r} is not an ISO 8601 time; compared without a time")
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _read(path: Path) -> tuple[list[_Line], int]:
+def _read(path: Path) -> tuple[list[Line], int]:
     """Good lines in order, and how many bad ones were reported (each named by its line number)."""
-    good: list[_Line] = []
+    good: list[Line] = []
     bad = 0
     with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as error:
-                echo_err(f"line {number}: not valid JSON ({error.msg} at column {error.colno}); skipped")
-                bad += 1
-                continue
-            problem = None
-            if not isinstance(record, dict):
-                problem = "not a JSON object"
+        for line in read_records(handle):
+            record = line.record
+            problem = line.error
+            if record is None:
+                pass
             elif not isinstance(record.get("id"), (str, int)) or str(record.get("id")).strip() == "":
                 problem = "missing 'id'"
             elif not any(isinstance(record.get(k), str) and record[k].strip() for k in ("title", "text")):
@@ -62,10 +38,10 @@ def _read(path: Path) -> tuple[list[_Line], int]:
                     if record.get(key) is not None and not isinstance(record[key], str):
                         problem = f"'{key}' must be a string"
             if problem:
-                echo_err(f"line {number}: {problem}; skipped")
+                echo_err(f"line {line.number}: {problem}; skipped")
                 bad += 1
                 continue
-            good.append(_Line(number, record))
+            good.append(line)
     return good, bad
 
 
@@ -113,7 +89,7 @@ def dedupe(
     lines, bad = _read(file)
     items = []
     for line in lines:
-        rec = line.record
+        rec = line.record or {}
         title, text = rec.get("title") or "", rec.get("text") or ""
         lang = normalise_lang(rec.get("lang")) or (
             rec.get("lang") if rec.get("lang") == "other" else detect_language(title, text, rec.get("lang"))
@@ -130,7 +106,7 @@ def dedupe(
                 url=rec.get("url"),
                 lang=str(lang),
                 source=rec.get("source"),
-                published=_published(rec.get("published"), line.number),
+                published=parse_published(rec.get("published"), lang=str(lang)),
                 vector=vector,
                 embedding_model=rec.get("embedding_model") if vector is not None else None,
             )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
 
 from commands.common import echo_err, fail
+from newsradar.jsonl import dumps, read_records
 from newsradar.settings import get_settings
 
 models_app = typer.Typer(help="Translation models (Argos Translate packages).", no_args_is_help=True)
@@ -51,33 +51,19 @@ def classify_record(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, start=1):
-        if line.strip():
-            yield number, line
-
-
 def classify_stream(stream: IO[str], out: IO[str], name: str) -> int:
     """Classify every line; a bad line is reported on stderr and skipped. Returns the number of bad lines."""
     bad = 0
-    for number, line in _lines(stream):
+    for line in read_records(stream):
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            echo_err(f"error: {name}:{number}: invalid JSON ({error.msg} at column {error.colno})")
-            bad += 1
-            continue
-        if not isinstance(record, dict):
-            echo_err(f"error: {name}:{number}: expected a JSON object, got {type(record).__name__}")
-            bad += 1
-            continue
-        try:
-            result = classify_record(record)
+            if line.record is None:
+                raise ValueError(line.error)
+            result = classify_record(line.record)
         except ValueError as error:
-            echo_err(f"error: {name}:{number}: {error}")
+            echo_err(f"error: {name}:{line.number}: {error}")
             bad += 1
             continue
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(dumps(result))
         out.flush()
     return bad
 

@@ -149,6 +149,7 @@ def ingest(
         enrich=not no_enrich,
         batch_size=batch,
         on_bad_line=lambda number, reason: echo_err(f"{file}:{number}: skipped: {reason}"),
+        on_warning=lambda number, reason: echo_err(f"{file}:{number}: warning: {reason}"),
     )
     for doc_id, reason in report.failed:
         echo_err(f"failed {doc_id}: {reason} (kept for retry: `newsradar index retry`)")
@@ -193,8 +194,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit")] = False,
 ) -> None:
     """Hybrid (BM25 + multilingual kNN) search: an English query finds de/zh coverage."""
-    from index.query import parse_since
     from index.search import SearchRequest, search_articles
+    from newsradar.dates import parse_since
 
     settings = get_settings()
     if sort not in ("relevance", "recency"):

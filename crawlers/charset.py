@@ -12,6 +12,8 @@ from __future__ import annotations
 import codecs
 import re
 
+from newsradar.text import HAN
+
 __all__ = ["decode_html", "normalise_charset"]
 
 #: Only the head is sniffed for <meta charset>; browsers stop at 1024 bytes, templates are sloppier.
@@ -124,7 +126,7 @@ def _decode_tolerant(body: bytes, encoding: str) -> str | None:
 
 def _hanzi_score(text: str) -> tuple[int, float]:
     """Number of CJK ideographs and the share of them that are common characters."""
-    cjk = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    cjk = HAN.findall(text)
     if not cjk:
         return 0, 0.0
     common = sum(1 for c in cjk if c in _COMMON_HANZI)

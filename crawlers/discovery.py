@@ -20,7 +20,7 @@ import feedparser
 from lxml import etree
 from parsel import Selector
 
-from crawlers.extract import parse_date
+from newsradar.dates import parse_published
 
 #: A gzip sitemap may not inflate beyond this: decompression bombs are cheap to send.
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
@@ -142,7 +142,7 @@ def parse_sitemap(
         if kind == "sitemapindex":
             children.append(loc)
             continue
-        published = parse_date(fields.get("publication_date") or fields.get("lastmod"))
+        published = parse_published(fields.get("publication_date") or fields.get("lastmod"))
         links.append(Link(loc, fields.get("title", ""), published, fields.get("language")))
     return links, children, None
 

@@ -23,18 +23,18 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import lxml.html
 from lxml import etree
 
 from crawlers.charset import decode_html
+from newsradar.dates import DMY_DATE, ISO_LIKE, ZH_DATE, make_datetime, parse_published, zone
+from newsradar.text import HAN_CLASS, count_han, has_han
 
-__all__ = ["Extraction", "clean_title", "decode_html", "extract", "parse_date"]
+__all__ = ["Extraction", "clean_title", "decode_html", "extract"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ _WS = re.compile(r"[ \t\r\f\v\u00a0\u3000\u200b\ufeff]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 #: A longer "title" is a broken page (an unclosed <title> swallowing the document), not a headline.
 MAX_TITLE_CHARS = 300
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w+")
 
 
@@ -83,79 +82,12 @@ def _paragraphs(text: str) -> str:
 def _cjk_share(text: str) -> float:
     sample = text[:5000]
     letters = sum(1 for c in sample if c.isalpha())
-    return len(_CJK.findall(sample)) / letters if letters else 0.0
-
-
-def _tz(name: str | None) -> tzinfo:
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.debug("unknown timezone %r, assuming UTC", name)
-    return UTC
+    return count_han(sample) / letters if letters else 0.0
 
 
 # ------------------------------------------------------------------------------------------ dates
 
-_ISO_LIKE = re.compile(
-    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T\s]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*"
-    r"(Z|[+-]\d{2}:?\d{2})?)?"
-)
-_ZH_DATE = re.compile(
-    r"((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日(?:\s*(\d{1,2})\s*[:：时]\s*(\d{1,2})"
-    r"(?:\s*[:：分]\s*(\d{1,2}))?)?"
-)
-_DMY_DATE = re.compile(r"\b(\d{1,2})\.\s?(\d{1,2})\.\s?((?:19|20)\d{2})(?:,?\s+(\d{1,2}):(\d{2}))?")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-]?(0[1-9]|1[0-2])[/-]?(0[1-9]|[12]\d|3[01])(?:[/_.-]|$)")
-
-
-def _mk(y: str, mo: str, d: str, h: str | None, mi: str | None, s: str | None) -> datetime | None:
-    try:
-        return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
-    except ValueError:
-        return None
-
-
-def parse_date(value: str | None, tz: str | None = None) -> datetime | None:
-    """Parse the date formats publishers actually emit; naive results get ``tz`` (default UTC).
-
-    ``datetime.fromisoformat`` covers proper ISO 8601; the regex fallback handles "2003-5-29 09:07",
-    "2024/05/16" and Chinese "2005年1月2日" which it rejects.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    result: datetime | None = None
-    try:
-        result = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        m = _ISO_LIKE.search(value)
-        if m:
-            result = _mk(*m.group(1, 2, 3, 4, 5, 6))
-            off = m.group(7)
-            if result is not None and off:
-                if off == "Z":
-                    result = result.replace(tzinfo=UTC)
-                else:
-                    digits = off[1:].replace(":", "")
-                    delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-                    result = result.replace(tzinfo=dt_timezone(-delta if off[0] == "-" else delta))
-        else:
-            m = _ZH_DATE.search(value)
-            if m:
-                result = _mk(*m.group(1, 2, 3, 4, 5, 6))
-            else:
-                try:
-                    from dateutil import parser as dateutil_parser
-
-                    result = dateutil_parser.parse(value, fuzzy=False)
-                except (ValueError, OverflowError, ImportError):
-                    return None
-    if result is None or not 1990 <= result.year <= datetime.now().year + 1:
-        return None
-    if result.tzinfo is None:
-        result = result.replace(tzinfo=_tz(tz))
-    return result
 
 
 def _date_in_text(text: str, tz: str | None, *, need_time: bool) -> datetime | None:
@@ -167,15 +99,15 @@ def _date_in_text(text: str, tz: str | None, *, need_time: bool) -> datetime | N
     """
     now = datetime.now(UTC) + timedelta(days=1)
     found: list[tuple[int, datetime]] = []
-    for rx in (_ZH_DATE, _ISO_LIKE, _DMY_DATE):
+    for rx in (ZH_DATE, ISO_LIKE, DMY_DATE):
         for m in rx.finditer(text):
-            if rx is _DMY_DATE:
-                dt = _mk(m.group(3), m.group(2), m.group(1), m.group(4), m.group(5), None)
+            if rx is DMY_DATE:
+                dt = make_datetime(m.group(3), m.group(2), m.group(1), m.group(4), m.group(5), None)
             else:
-                dt = _mk(*m.group(1, 2, 3, 4, 5, 6))
+                dt = make_datetime(*m.group(1, 2, 3, 4, 5, 6))
             if dt is None or dt.year < 1995 or (need_time and m.group(5) is None):
                 continue
-            aware = dt.replace(tzinfo=_tz(tz))
+            aware = dt.replace(tzinfo=zone(tz))
             if aware <= now:
                 found.append((m.start(), aware))
     return min(found, key=lambda item: item[0])[1] if found else None
@@ -190,7 +122,7 @@ def _htmldate(tree: Any, url: str | None, tz: str | None) -> datetime | None:
     except Exception:  # htmldate is best effort; a failure must not cost the article
         log.debug("htmldate failed on %s", url, exc_info=True)
         return None
-    return parse_date(found, tz) if found else None
+    return parse_published(found, tz) if found else None
 
 
 # ---------------------------------------------------------------------------------------- JSON-LD
@@ -310,7 +242,8 @@ def _site_names(meta: dict[str, str], ld: dict[str, Any], url: str | None) -> li
 # ----------------------------------------------------------------------------------------- titles
 
 _SEP = re.compile(
-    r"\s+[|–—\-·•:»/*]{1,2}\s+|\s*[|｜_]\s*|(?<=[\u3400-\u9fff）」》])[-－—–](?=[\u3400-\u9fffA-Za-z])"
+    r"\s+[|–—\-·•:»/*]{1,2}\s+|\s*[|｜_]\s*|"
+    rf"(?<=[{HAN_CLASS}）」》])[-－—–](?=[{HAN_CLASS}A-Za-z])"
 )
 _BYLINE = re.compile(r"^(by|von|written by)\s+\w", re.I)
 _DATE_ONLY = re.compile(r"^[\d.\-/年月日\s:]+$")
@@ -426,7 +359,7 @@ def _readability_text(html: str) -> str:
 
 
 def _size(text: str, chinese: bool) -> int:
-    return len(_CJK.findall(text)) if chinese else len(_WORD.findall(text))
+    return count_han(text) if chinese else len(_WORD.findall(text))
 
 
 def _paragraph_words(tree: Any) -> int:
@@ -550,7 +483,7 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
                            or _ld_str(ld.get("description")) or "")
     # The body often starts with the headline or a dateline; the lead is the first real paragraph.
     paras = [p for p in body.split("\n\n") if p and p != title]
-    first_para = next((p for p in paras if len(p) >= 40 or (_CJK.search(p) and len(p) >= 15)), "")
+    first_para = next((p for p in paras if len(p) >= 40 or (has_han(p) and len(p) >= 15)), "")
     lead = _cut(description if len(description) >= 40 else first_para or description)
 
     published, source = _published(ld, meta, tree, url, body, visible, tz)
@@ -603,24 +536,24 @@ def _published(
 ) -> tuple[datetime | None, str]:
     """Structured data first, then markup, URL and finally the visible text."""
     for key in ("datePublished", "dateCreated", "uploadDate"):
-        dt = parse_date(_ld_str(ld.get(key)), tz)
+        dt = parse_published(_ld_str(ld.get(key)), tz)
         if dt:
             return dt, "json-ld"
     for key in _META_DATE_KEYS:
-        dt = parse_date(meta.get(key), tz)
+        dt = parse_published(meta.get(key), tz)
         if dt:
             return dt, "meta"
     time_xpath = '//time[@datetime][@itemprop="datePublished" or @pubdate]|//*[@itemprop="datePublished"]'
     for el in tree.xpath(time_xpath):
-        dt = parse_date(el.get("datetime") or el.get("content") or el.text_content(), tz)
+        dt = parse_published(el.get("datetime") or el.get("content") or el.text_content(), tz)
         if dt:
             return dt, "meta"
     if url:
         m = _URL_DATE.search(urlsplit(url).path)
         if m:
-            dt = _mk(m.group(1), m.group(2), m.group(3), None, None, None)
+            dt = make_datetime(m.group(1), m.group(2), m.group(3), None, None, None)
             if dt:
-                return dt.replace(tzinfo=_tz(tz)), "url"
+                return dt.replace(tzinfo=zone(tz)), "url"
     dt = _htmldate(tree, url, tz)
     if dt:
         return dt, "meta"

@@ -18,6 +18,7 @@ from crawlers.charset import normalise_charset
 from crawlers.discovery import Link, select_text
 from crawlers.extract import extract
 from newsradar.article import article_id
+from newsradar.text import count_han
 from newsradar.urls import canonicalize
 
 #: Below this much body text a page is a teaser, a stub or navigation, not an article.
@@ -29,7 +30,6 @@ PAYWALL_TEASER_CHARS = 400
 MAX_LINK_DENSITY = 0.5
 
 _ARTICLE_OG_TYPES = {"article", "news", "newsarticle", "blogposting", "blog"}
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset", re.I)
 
 
@@ -100,7 +100,7 @@ def page_outcome(
         text = select_text(html, source.selectors.body) or text
 
     og_type, has_markup, link_density = _page_signals(html)
-    cjk = len(_CJK.findall(text[:2000])) > len(text[:2000]) / 3
+    cjk = count_han(text[:2000]) > len(text[:2000]) / 3
     too_short = len(text) < (MIN_TEXT_CHARS_CJK if cjk else MIN_TEXT_CHARS)
     not_article_type = og_type is not None and og_type.strip().lower() not in _ARTICLE_OG_TYPES
     if not title or too_short or (not has_markup and (not_article_type or link_density > MAX_LINK_DENSITY)):
@@ -120,8 +120,6 @@ def page_outcome(
     canonical = canonicalize(result.canonical_url or url)
     if canonical not in outcome.seen_keys:
         outcome.seen_keys.append(canonical)
-    from enrich.language import detect_language
-
     outcome.article = {
         "id": article_id(canonical),
         "url": url,
@@ -134,7 +132,6 @@ def page_outcome(
         "published_source": published_source,
         "authors": result.authors,
         "lang_hint": result.lang_hint or source.lang,
-        "lang": detect_language(title, text, result.lang_hint or source.lang),
         "country": source.country,
         "paywall": result.paywall,
         "fetched_at": datetime.now(UTC),

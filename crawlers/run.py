@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,6 @@ from newsradar.batches import batch_dir
 from newsradar.settings import PROJECT_ROOT, Settings, get_settings
 
 SPIDERS = {"news", "feed", "sitemap", "listing"}
-_DURATION = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass
@@ -41,22 +39,6 @@ class CrawlResult:
 
 class CrawlError(RuntimeError):
     pass
-
-
-def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """`2026-11-20`, `2026-11-20T08:00+01:00`, or a duration back from now: `30m`, `6h`, `2d`, `1w`."""
-    text = value.strip()
-    match = _DURATION.match(text.lower())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise ValueError(
-            f"--since {value!r}: give a date (2026-11-20), a timestamp or a duration (6h, 2d)"
-        ) from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def stats_path(output: str) -> str:

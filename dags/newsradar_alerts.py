@@ -64,9 +64,9 @@ def newsradar_alerts() -> None:
 
     @task
     def deliver(evaluated: dict[str, Any]) -> dict[str, Any]:
-        from alerts.outbox import deliver as deliver_outbox
-        from alerts.timing import utcnow
+        from alerts.delivery import deliver as deliver_outbox
         from index.client import get_client
+        from newsradar.dates import utcnow
 
         settings = get_settings()
         report = deliver_outbox(get_client(settings), settings, utcnow()).as_json()

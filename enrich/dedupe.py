@@ -34,6 +34,7 @@ import numpy.typing as npt
 from enrich.numbers import extract_numbers
 from newsradar.article import Article
 from newsradar.settings import Settings
+from newsradar.text import has_han
 
 NUM_PERM = 128
 # Band layout for LSH threshold 0.3 (datasketch's optimum for 128 permutations): every pair a
@@ -53,7 +54,6 @@ STRONG_NAME_OVERLAP = 0.25
 _GENERIC_ENTITY_TYPES = {"country", "jurisdiction"}
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CODE = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z]{1,8}-?\d+(?:\.\d+)?[A-Za-z]{0,3}|\d+[A-Za-z]{1,3}\d*[A-Za-z]*)(?![A-Za-z0-9])"
 )
@@ -100,7 +100,7 @@ def _jieba() -> Any:
     from enrich.entities import catalog
 
     for alias in catalog().aliases:
-        if not alias.is_regex and _HAN.search(alias.text):
+        if not alias.is_regex and has_han(alias.text):
             tokenizer.add_word(alias.text, freq=20000)
     return tokenizer
 
@@ -108,7 +108,7 @@ def _jieba() -> Any:
 def tokens(text: str, lang: str | None) -> list[str]:
     """Words for shingling: jieba tokens for Chinese, Unicode words otherwise (numbers kept)."""
     norm = unicodedata.normalize("NFKC", text).lower()
-    if lang == "zh" or (lang is None and _HAN.search(norm)):
+    if lang == "zh" or (lang is None and has_han(norm)):
         out = []
         for token in _jieba().lcut(norm):
             token = token.strip()
@@ -176,7 +176,7 @@ def names(text: str, lang: str | None) -> set[str]:
     found: set[str] = set()
     for sentence in _SENTENCE.split(text):
         words = _LATIN_WORDISH.findall(sentence)
-        han = lang == "zh" or _HAN.search(sentence) is not None
+        han = lang == "zh" or has_han(sentence)
         for position, word in enumerate(words):
             word = word.strip("'’-")
             if len(word) < 2 or (len(word) < 3 and not word.isupper()):

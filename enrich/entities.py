@@ -27,16 +27,17 @@ from typing import Any
 
 import yaml
 
+from newsradar.text import HAN_CLASS, has_han
+
 CATALOG_PATH = Path(__file__).with_name("catalog") / "entities.yaml"
 ENTITY_TYPES = ("org", "model", "product", "country", "agency", "jurisdiction", "person", "topic")
 
 _CASE_INSENSITIVE_MIN_LEN = 6  # shorter Latin aliases ("Apple", "Meta", "US") stay case-sensitive
 _TITLE_WEIGHT = 3.0  # a title mention outweighs several body mentions when ranking salience
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _LATIN_SUFFIX = r"(?:s|'s|’s)?(?![A-Za-z0-9])"  # allows the German genitive: "Nvidias", "OpenAIs"
 _LOOKAROUND = re.compile(r"\(\?<?[=!](?:[^()\\]|\\.)*\)")
-_LITERAL_RUN = re.compile(r"(?:[A-Za-z0-9\u3400-\u9fff -]|\\.)+")
+_LITERAL_RUN = re.compile(rf"(?:[A-Za-z0-9{HAN_CLASS} -]|\\.)+")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Span:
 
 
 def _is_latin(alias: str) -> bool:
-    return _HAN.search(alias) is None
+    return not has_han(alias)
 
 
 class _Trie:

@@ -22,8 +22,8 @@ import re
 from functools import lru_cache
 
 from enrich.entities import catalog
+from newsradar.text import has_han
 
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
@@ -34,7 +34,7 @@ def glossary() -> dict[str, str]:
     table: dict[str, str] = {}
     for alias in cat.aliases:
         entity = cat.entities[alias.entity]
-        if alias.is_regex or not _HAN.search(alias.text) or alias.text in entity.gloss_skip:
+        if alias.is_regex or not has_han(alias.text) or alias.text in entity.gloss_skip:
             continue
         table.setdefault(alias.text, entity.display or entity.name)
     return table
@@ -42,7 +42,7 @@ def glossary() -> dict[str, str]:
 
 def apply_glossary(text: str) -> str:
     """Replace catalogued Chinese names in ``text`` with English names, keeping everything else."""
-    if not text or not _HAN.search(text):
+    if not text or not has_han(text):
         return text
     cat = catalog()
     out: list[str] = []
@@ -50,7 +50,7 @@ def apply_glossary(text: str) -> str:
     for span in cat.spans(text):
         surface = text[span.start : span.end]
         entity = cat.entities[span.alias.entity]
-        if not _HAN.search(surface) or surface in entity.gloss_skip:
+        if not has_han(surface) or surface in entity.gloss_skip:
             continue
         english = entity.display or entity.name
         out.append(text[pos : span.start])

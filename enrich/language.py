@@ -22,10 +22,11 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from newsradar.text import count_han
+
 MONITORED = ("de", "en", "zh")
 _SAMPLE_CHARS = 1500  # enough for a stable decision; longer only costs time
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]{2,}")
@@ -73,7 +74,7 @@ def _clean(title: str, text: str) -> str:
 
 def _script_decision(sample: str) -> str | None:
     """Decide by writing system where that is unambiguous; None hands over to the n-gram model."""
-    han = len(_HAN.findall(sample))
+    han = count_han(sample)
     kana = len(_KANA.findall(sample))
     hangul = len(_HANGUL.findall(sample))
     if kana + hangul > max(2, 0.1 * (han + kana + hangul)):

@@ -10,13 +10,13 @@ retrying cannot fix it. The API key comes from the environment only
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from enrich.translator import TranslationError
+from newsradar.http import Transient, retry_after, with_retries
 
 _MAX_RETRY_AFTER = 60.0
 
@@ -69,30 +69,31 @@ class LibreTranslateTranslator:
         return out
 
     def _post(self, body: dict[str, Any]) -> Any:
-        last = ""
-        for attempt in range(self.retries + 1):
-            delay = self.backoff * (2**attempt)
+        def once() -> Any:
             try:
                 response = self._client.post("/translate", json=body)
             except httpx.TimeoutException:
-                last = f"timed out after {self._client.timeout.read}s"
+                raise Transient(f"timed out after {self._client.timeout.read}s") from None
             except httpx.TransportError as error:
-                last = f"cannot reach {self.url} ({type(error).__name__}: {error})"
-            else:
-                if response.status_code == 200:
-                    try:
-                        return response.json()
-                    except ValueError as error:
-                        raise TranslationError(f"{self.url}/translate answered non-JSON: {error}") from error
-                last = f"HTTP {response.status_code}: {_message(response)}"
-                if response.status_code != 429 and response.status_code < 500:
-                    raise TranslationError(last)
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.replace(".", "", 1).isdigit():
-                    delay = min(float(retry_after), _MAX_RETRY_AFTER)
-            if attempt < self.retries:
-                time.sleep(delay)
-        raise TranslationError(f"{last} (gave up after {self.retries + 1} attempts)")
+                raise Transient(f"cannot reach {self.url} ({type(error).__name__}: {error})") from None
+            if response.status_code == 200:
+                try:
+                    return response.json()
+                except ValueError as error:
+                    raise TranslationError(f"{self.url}/translate answered non-JSON: {error}") from error
+            problem = f"HTTP {response.status_code}: {_message(response)}"
+            if response.status_code == 429:
+                raise Transient(problem, retry_after=retry_after(response, self.backoff))
+            if response.status_code >= 500:
+                raise Transient(problem)
+            raise TranslationError(problem)
+
+        try:
+            return with_retries(
+                once, attempts=self.retries + 1, backoff=self.backoff, max_wait=_MAX_RETRY_AFTER
+            )
+        except Transient as error:
+            raise TranslationError(f"{error} (gave up after {self.retries + 1} attempts)") from None
 
     def close(self) -> None:
         self._client.close()

@@ -18,7 +18,6 @@ story-level fields kept consistent across every member of a story.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,12 +25,15 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch.helpers import streaming_bulk
 
 from index.failures import FailureStore, failure_entry, story_failure
-from index.mapping import articles_alias, ensure_articles_index, ensure_same_model
+from index.mapping import EmbeddingModelMismatch, articles_alias, ensure_articles_index, ensure_same_model
 from newsradar.article import Article
+from newsradar.dates import earlier, iso_or_none, parse_iso
+from newsradar.http import Transient, with_retries
 from newsradar.settings import Settings
 
 STORY_FIELDS = ("story_size", "story_sources", "story_langs", "story_first_seen_at")
@@ -42,14 +44,9 @@ _MAX_BACKOFF = 30.0
 class IndexReport:
     indexed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason); kept for retry
-    retries: int = 0  # bulk attempts repeated after 429/5xx
     resubmitted: int = 0  # pending failures of earlier runs sent again
     stories_updated: int = 0  # documents whose story fields changed
     by_lang: Counter[str] = field(default_factory=Counter)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _events(article: Article) -> list[dict[str, Any]]:
@@ -86,9 +83,9 @@ def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]
         "translation_status": article.translation_status,
         "authors": article.authors,
         "paywall": article.paywall,
-        "published_at": _iso(article.published),
+        "published_at": iso_or_none(article.published),
         "published_source": article.published_source,
-        "first_seen_at": _iso(article.fetched_at or now),
+        "first_seen_at": iso_or_none(article.fetched_at or now),
         "indexed_at": now.isoformat(),
         "story_id": story_id,
         "duplicate_of": article.duplicate_of,
@@ -98,7 +95,7 @@ def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]
         "story_size": 1,
         "story_sources": [article.source],
         "story_langs": [article.lang] if article.lang else [],
-        "story_first_seen_at": _iso(article.published or article.fetched_at or now),
+        "story_first_seen_at": iso_or_none(article.published or article.fetched_at or now),
         "embedding": article.embedding,
         "embedding_model": article.embedding_model,
         "embedding_dim": len(article.embedding) if article.embedding else None,
@@ -115,15 +112,25 @@ def _reason(error: Any) -> str:
     return reason
 
 
-def _retryable(status: int) -> bool:
-    return status == 429 or status >= 500
+RETRY_ON = (429, 502, 503, 504)  # the node is busy or restarting: the same request can succeed later
+MAX_CHUNK_BYTES = 20 * 1024 * 1024  # well under the node's 100 MB request limit, multi-MB bodies included
 
 
 @dataclass
 class _Outcome:
     ok: list[dict[str, Any]] = field(default_factory=list)
     failed: list[tuple[dict[str, Any], str, int]] = field(default_factory=list)  # (action, reason, status)
-    retries: int = 0
+
+
+def _bulk_op(action: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {"_op_type": action["op"], "_index": action["index"], "_id": action["id"]}
+    if action["op"] == "update":
+        # Two runs refreshing the same story write the same facts: let the node re-apply the
+        # partial update on a version conflict instead of failing the document.
+        op.update(doc=action["body"], retry_on_conflict=5)
+    else:
+        op["_source"] = action["body"]
+    return op
 
 
 def send_bulk(
@@ -133,55 +140,37 @@ def send_bulk(
     max_attempts: int = 5,
     initial_backoff: float = 0.5,
 ) -> _Outcome:
-    """One batch of actions (`{"op", "index", "id", "body"}`), retrying what ES says to retry.
-
-    Per-item 429/5xx and request-level 429/5xx/connection errors are retried with exponential
-    backoff; every other per-item error fails that item alone.
-    """
+    """One batch of actions (``{"op", "index", "id", "body"}``) through ``streaming_bulk``, which
+    splits it by size and retries what the node answers with 429 or 502-504, per document and for
+    the whole request, with exponential backoff. Any other error fails that document alone; a node
+    that cannot be reached at all fails every document not yet answered."""
     outcome = _Outcome()
-    todo = actions
-    for attempt in range(1, max_attempts + 1):
-        if not todo:
-            break
-        operations: list[dict[str, Any]] = []
-        for action in todo:
-            meta: dict[str, Any] = {"_index": action["index"], "_id": action["id"]}
-            if action["op"] == "update":
-                # Two runs refreshing the same story write the same facts: let the node re-apply
-                # the partial update on a version conflict instead of failing the document.
-                meta["retry_on_conflict"] = 5
-            operations.append({action["op"]: meta})
-            operations.append({"doc": action["body"]} if action["op"] == "update" else action["body"])
-        again: list[tuple[dict[str, Any], str, int]] = []
-        try:
-            response = client.bulk(operations=operations)
-            for action, item in zip(todo, response["items"], strict=True):
-                info = next(iter(item.values()))
-                status = int(info.get("status", 500))
-                if status < 300:
-                    outcome.ok.append(action)
-                elif _retryable(status):
-                    again.append((action, _reason(info.get("error")), status))
-                else:
-                    outcome.failed.append((action, _reason(info.get("error")), status))
-        except ApiError as error:
-            if not _retryable(error.status_code):
-                outcome.failed.extend((a, f"bulk request rejected: {error}", error.status_code) for a in todo)
-                return outcome
-            again = [(a, f"bulk request failed: {error}", error.status_code) for a in todo]
-        except ESConnectionError as error:
-            again = [(a, f"connection failed: {error}", 503) for a in todo]
-        if not again:
-            break
-        if attempt == max_attempts:
-            outcome.failed.extend(
-                (a, f"{reason} (gave up after {max_attempts} attempts)", status)
-                for a, reason, status in again
-            )
-            break
-        outcome.retries += 1
-        time.sleep(min(_MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
-        todo = [a for a, _, _ in again]
+    waiting = {action["id"]: action for action in actions}
+    try:
+        for ok, item in streaming_bulk(
+            client,
+            (_bulk_op(action) for action in actions),
+            chunk_size=max(1, len(actions)),
+            max_chunk_bytes=MAX_CHUNK_BYTES,
+            raise_on_error=False,
+            raise_on_exception=False,
+            max_retries=max_attempts - 1,
+            initial_backoff=initial_backoff,
+            max_backoff=_MAX_BACKOFF,
+            retry_on_status=RETRY_ON,
+        ):
+            info = next(iter(item.values()))
+            action = waiting.pop(str(info.get("_id")))
+            if ok:
+                outcome.ok.append(action)
+                continue
+            status = int(info.get("status") or 500)
+            reason = _reason(info.get("error"))
+            if status in RETRY_ON and max_attempts > 1:
+                reason += f" (gave up after {max_attempts} attempts)"
+            outcome.failed.append((action, reason, status))
+    except (ESConnectionError, ConnectionTimeout) as error:
+        outcome.failed.extend((action, f"connection failed: {error}", 503) for action in waiting.values())
     return outcome
 
 
@@ -189,12 +178,6 @@ def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _earlier(a: str | None, b: str | None) -> str | None:
-    if not a or not b:
-        return a or b
-    return a if datetime.fromisoformat(a) <= datetime.fromisoformat(b) else b
 
 
 def index_articles(
@@ -244,17 +227,34 @@ def index_documents(
             report.failed.append((doc["id"], reason))
             pending[doc["id"]] = failure_entry(doc, reason, 503, pending.get(doc["id"]))
 
-    checked: set[tuple[str, int]] = set()
+    vector_spaces: dict[tuple[str, int], str] = {}  # (model, dim) -> "" if the index takes it, else why not
+
+    def refuse_other_models(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One index, one vector space: documents whose vectors come from another model (or size)
+        than the index holds are failed and kept for retry, never mixed in."""
+        kept = []
+        for doc in chunk:
+            space = (doc["embedding_model"], doc["embedding_dim"]) if doc.get("embedding") else None
+            if space is not None and space not in vector_spaces:
+                try:
+                    ensure_same_model(client, alias, *space)
+                    vector_spaces[space] = ""
+                except EmbeddingModelMismatch as error:
+                    vector_spaces[space] = str(error)
+            if space is not None and vector_spaces[space]:
+                report.failed.append((doc["id"], vector_spaces[space]))
+                pending[doc["id"]] = failure_entry(doc, vector_spaces[space], 400, pending.get(doc["id"]))
+            else:
+                kept.append(doc)
+        return kept
 
     def run(chunk: list[dict[str, Any]]) -> None:
         if unreachable:
             keep_all(chunk, unreachable[0])
             return
-        models = {(d["embedding_model"], d["embedding_dim"]) for d in chunk if d.get("embedding")}
-        for model in models - checked:
-            # One index, one vector space: refuse before a single vector of another model lands.
-            ensure_same_model(client, alias, *model)
-            checked.add(model)
+        chunk = refuse_other_models(chunk)
+        if not chunk:
+            return
         ids = [doc["id"] for doc in chunk]
         existing = _mget(client, alias, ids, max_attempts=max_attempts, initial_backoff=initial_backoff)
         if isinstance(existing, str):
@@ -266,10 +266,9 @@ def index_documents(
                 before = old["_source"]
                 if before.get("story_id"):
                     stories.add(before["story_id"])  # the story it leaves must be recounted too
-                doc["first_seen_at"] = _earlier(before.get("first_seen_at"), doc.get("first_seen_at"))
+                doc["first_seen_at"] = earlier(before.get("first_seen_at"), doc.get("first_seen_at"))
         actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
         outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
-        report.retries += outcome.retries
         for action in outcome.ok:
             body = action["body"]
             report.indexed += 1
@@ -322,27 +321,29 @@ def _mget(
 ) -> list[dict[str, Any]] | str:
     """The stored versions of `ids` (their first-seen time must survive a re-index), or the reason
     the node could not be asked, after the same retries as a bulk request."""
-    reason = ""
-    for attempt in range(1, max_attempts + 1):
+
+    def once() -> list[dict[str, Any]]:
         try:
             response = client.mget(index=alias, ids=ids, source_includes=["story_id", "first_seen_at"])
-            return list(response["docs"])
         except ApiError as error:
-            if not _retryable(error.status_code):
-                raise
-            reason = f"lookup failed: {error}"
-        except ESConnectionError as error:
-            reason = f"connection failed: {error}"
-        if attempt < max_attempts:
-            time.sleep(min(_MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
-    return f"{reason} (gave up after {max_attempts} attempts)"
+            if error.status_code in RETRY_ON:
+                raise Transient(f"lookup failed: {error}") from None
+            raise
+        except (ESConnectionError, ConnectionTimeout) as error:
+            raise Transient(f"connection failed: {error}") from None
+        return list(response["docs"])
+
+    try:
+        return with_retries(once, attempts=max_attempts, backoff=initial_backoff, max_wait=_MAX_BACKOFF)
+    except Transient as error:
+        return f"{error} (gave up after {max_attempts} attempts)"
 
 
 def story_facts(members: list[dict[str, Any]]) -> dict[str, Any]:
     """What every member of a story carries about the whole story."""
     first: str | None = None
     for member in members:
-        first = _earlier(first, member.get("published_at") or member.get("first_seen_at"))
+        first = earlier(first, member.get("published_at") or member.get("first_seen_at"))
     return {
         "story_size": len(members),
         "story_sources": sorted({m["source"] for m in members if m.get("source")}),
@@ -355,7 +356,7 @@ def _same(current: dict[str, Any], facts: dict[str, Any]) -> bool:
     for key, value in facts.items():
         have = current.get(key)
         if key == "story_first_seen_at" and have and value:
-            if datetime.fromisoformat(have) != datetime.fromisoformat(value):
+            if parse_iso(have) != parse_iso(value):
                 return False
         elif have != value:
             return False

@@ -1,18 +1,19 @@
 """`newsradar ingest FILE.jsonl`: article records from a file, enriched and indexed.
 
-A record needs `title`, `url` and `source`; `text`, `published` (ISO 8601), `lang` (taken as a hint
-for language detection) and any other `Article` field are optional. A missing `id` is derived from
-the canonical URL, so ingesting the same file twice updates the same documents. A bad line is
-reported with its line number and skipped; the rest of the file is still indexed.
+A record needs `title`, `url` and `source`; `text`, `lead`, `authors`, `published`, `lang` (taken as
+a hint for language detection) and any other `Article` field are optional. `published` may be what
+real feeds send: ISO 8601 with or without zone, a bare date, `16.03.2023`, `16. März 2023`,
+`2023年3月16日`, `vor 3 Stunden`, `3小时前`, RFC 822, epoch seconds; a value nobody can read becomes
+unknown with a warning. A missing `id` is derived from the canonical URL, so ingesting the same file
+twice updates the same documents. A bad line is reported with its line number and reason and skipped;
+the rest of the file is still indexed.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,17 @@ from enrich.stages import StageContext, run_stages
 from index.indexer import IndexReport, index_articles
 from index.stories import story_state
 from newsradar.article import Article, article_id
+from newsradar.dates import parse_published
+from newsradar.jsonl import read_records
 from newsradar.settings import Settings
+from newsradar.urls import canonicalize
 
 REQUIRED = ("title", "url", "source")
+MAX_TITLE_CHARS = 1000
+MAX_URL_CHARS = 2048
+MAX_NAME_CHARS = 200
+MAX_AUTHOR_CHARS = 200
+MAX_AUTHORS = 50
 
 
 @dataclass
@@ -34,6 +43,7 @@ class IngestReport:
     read: int = 0
     indexed: int = 0
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # repaired, still indexed
     failed: list[tuple[str, str]] = field(default_factory=list)
     by_lang: Counter[str] = field(default_factory=Counter)
     resubmitted: int = 0
@@ -45,41 +55,64 @@ class IngestReport:
             "indexed": self.indexed,
             "failed": len(self.failed),
             "bad_lines": len(self.bad_lines),
+            "warnings": len(self.warnings),
             "per_language": dict(sorted(self.by_lang.items())),
             "resubmitted": self.resubmitted,
             "stories_updated": self.stories_updated,
         }
 
 
-def parse_record(line: str) -> Article:
-    """One JSON line to an Article; ValueError says what is wrong with it."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg} at column {error.colno})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+def _text(data: dict[str, Any], name: str, limit: int | None = None) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"field {name} must be a string, not {type(value).__name__}")
+    return value[:limit] if limit else value
+
+
+def _authors(value: Any) -> list[str]:
+    """Authors as names: a string or a list of strings, each cut to a name's length (a 40 KB
+    "author" is a scraping accident, not a name), at most a few dozen."""
+    if value is None:
+        return []
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("field authors must be a string or a list of strings")
+    return [name.strip()[:MAX_AUTHOR_CHARS] for name in names[:MAX_AUTHORS] if name.strip()]
+
+
+def parse_record(data: dict[str, Any], warn: Callable[[str], None] = lambda _message: None) -> Article:
+    """One input record to an Article; ValueError says what is wrong with it. ``warn`` hears about
+    what was repaired (a publication time nobody can read is stored as unknown)."""
     missing = [name for name in REQUIRED if not isinstance(data.get(name), str) or not data[name].strip()]
     if missing:
         raise ValueError(f"missing or empty field(s): {', '.join(missing)}")
     url = data["url"].strip()
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"url {url!r} is not an http(s) URL")
-    from newsradar.urls import canonicalize
-
-    record = dict(data)
-    record["canonical_url"] = data.get("canonical_url") or canonicalize(url)
-    record.setdefault("id", article_id(record["canonical_url"]))
-    if "published" in data and data["published"] not in (None, ""):
-        try:
-            datetime.fromisoformat(str(data["published"]).replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"published {data['published']!r} is not an ISO 8601 date") from None
-        record.setdefault("published_source", "input")
+    if not url.startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
+        raise ValueError(f"url {url[:80]!r} is not an http(s) URL of at most {MAX_URL_CHARS} characters")
     lang = data.get("lang")
+    if lang is not None and lang not in ("de", "en", "zh", "other"):
+        raise ValueError(f"lang {lang!r} is not one of de, en, zh, other")
+    record = dict(data)
+    record["url"] = url
+    record["title"] = " ".join(data["title"].split())[:MAX_TITLE_CHARS]
+    record["source"] = data["source"].strip()[:MAX_NAME_CHARS]
+    for name in ("text", "lead"):
+        value = _text(data, name)
+        if value is not None:
+            record[name] = value
+    record["authors"] = _authors(data.get("authors"))
+    record["canonical_url"] = _text(data, "canonical_url", MAX_URL_CHARS) or canonicalize(url)
+    if not isinstance(record.get("id"), str) or not record["id"].strip():
+        record["id"] = article_id(record["canonical_url"])
+    raw_published = data.get("published")
+    record["published"] = parse_published(raw_published, lang=lang)
+    if record["published"] is not None:
+        record.setdefault("published_source", "input")
+    elif raw_published not in (None, ""):
+        warn(f"published {str(raw_published)[:60]!r} is not a date newsradar can read; stored without one")
     if lang is not None:
-        if lang not in ("de", "en", "zh", "other"):
-            raise ValueError(f"lang {lang!r} is not one of de, en, zh, other")
         record.setdefault("lang_hint", lang)
     try:
         return Article.model_validate(record)
@@ -93,12 +126,13 @@ def load_articles(path: Path) -> list[Article]:
     """Every record of a JSON-lines file as an Article; the first bad line raises, naming it."""
     articles = []
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    articles.append(parse_record(line))
-                except ValueError as error:
-                    raise ValueError(f"{path}:{number}: {error}") from None
+        for line in read_records(handle):
+            try:
+                if line.record is None:
+                    raise ValueError(line.error)
+                articles.append(parse_record(line.record))
+            except ValueError as error:
+                raise ValueError(f"{path}:{line.number}: {error}") from None
     return articles
 
 
@@ -110,20 +144,26 @@ def ingest_file(
     enrich: bool = True,
     batch_size: int = 64,
     on_bad_line: Callable[[int, str], None] = lambda _n, _r: None,
+    on_warning: Callable[[int, str], None] = lambda _n, _r: None,
 ) -> IngestReport:
     report = IngestReport()
 
     def records() -> Iterator[Article]:
         with path.open(encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
+            for line in read_records(handle):
                 report.read += 1
+
+                def warn(message: str, number: int = line.number) -> None:
+                    report.warnings.append((number, message))
+                    on_warning(number, message)
+
                 try:
-                    yield parse_record(line)
+                    if line.record is None:
+                        raise ValueError(line.error)
+                    yield parse_record(line.record, warn)
                 except ValueError as error:
-                    report.bad_lines.append((number, str(error)))
-                    on_bad_line(number, str(error))
+                    report.bad_lines.append((line.number, str(error)))
+                    on_bad_line(line.number, str(error))
 
     context = StageContext(settings, stories=story_state(client, settings))
 

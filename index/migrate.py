@@ -28,6 +28,7 @@ from index.mapping import (
     put_template,
     template_name,
 )
+from newsradar.dates import parse_iso
 from newsradar.settings import Settings
 
 Method = Literal["auto", "reindex", "client"]
@@ -85,7 +86,7 @@ def _newer(client: Elasticsearch, target: str, hits: list[dict[str, Any]]) -> li
     for hit, doc in zip(hits, there, strict=True):
         mine = hit["_source"].get("indexed_at")
         theirs = doc.get("_source", {}).get("indexed_at") if doc.get("found") else None
-        if not theirs or (mine and datetime.fromisoformat(mine) > datetime.fromisoformat(theirs)):
+        if not theirs or (mine and parse_iso(mine) > parse_iso(theirs)):
             keep.append(hit)
     return keep
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Union
+
+from newsradar.dates import parse_since
+from newsradar.text import CJK
 
 MAX_CHARS = 2000
 MAX_CLAUSES = 64
@@ -48,9 +50,7 @@ FIELDS: dict[str, str] = {
     "since": "since",
     "until": "until",
 }
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
-_DURATION = re.compile(r"^(\d{1,5})\s*([mhdw])$")
 
 
 @dataclass(frozen=True)
@@ -172,29 +172,6 @@ def _show(node: Node) -> str:
 
 
 # --- dates -------------------------------------------------------------------------------------
-
-
-def parse_since(value: str, now: datetime | None = None) -> datetime:
-    """A date (2026-11-01, or full ISO 8601) or a duration back from now (90m, 24h, 7d, 2w)."""
-    value = value.strip()
-    now = now or datetime.now(UTC)
-    match = _DURATION.match(value.lower())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return (
-            now
-            - {
-                "m": timedelta(minutes=amount),
-                "h": timedelta(hours=amount),
-                "d": timedelta(days=amount),
-                "w": timedelta(weeks=amount),
-            }[unit]
-        )
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is neither a date (2026-11-01) nor a duration (24h, 7d, 2w)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -360,7 +337,7 @@ class _Parser:
         if not _WORDLIKE.search(word):
             self.warnings.append(f"{word!r} has no letters or digits and was ignored (no wildcards)")
             return None
-        return Phrase(word) if _CJK.search(word) else Words((word,))
+        return Phrase(word) if CJK.search(word) else Words((word,))
 
     def _count(self) -> bool:
         self.clauses += 1

@@ -26,6 +26,7 @@ from enrich.embed import Embedder
 from index.capabilities import Capabilities, detect
 from index.mapping import articles_alias, language_subfields
 from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
+from newsradar.dates import parse_iso_or_none
 from newsradar.settings import Settings
 
 RRF_K = 60
@@ -242,10 +243,7 @@ def _hit(doc_id: str, src: dict[str, Any], score: float, highlight: dict[str, li
 
 def _when(value: str | None) -> datetime:
     """Publication time for sorting in the client (ISO strings with offsets do not sort as text)."""
-    if not value:
-        return datetime.min.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_iso_or_none(value) or datetime.min.replace(tzinfo=UTC)
 
 
 def _aggs() -> dict[str, Any]:

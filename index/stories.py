@@ -36,6 +36,7 @@ from index.mapping import (
     ensure_index,
     stories_index,
 )
+from newsradar.dates import iso, iso_or_none, parse_iso_or_none
 from newsradar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,19 +46,6 @@ _RETRIES = 10
 
 
 # ------------------------------------------------------------------------------------------ (de)serialisation
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def record_to_doc(record: Record) -> dict[str, Any]:
@@ -78,7 +66,7 @@ def record_to_doc(record: Record) -> dict[str, Any]:
         "content_hash": record.content_hash,
         "bands": record.bands,
         "signature": signature,
-        "published": _iso(record.published),
+        "published": iso_or_none(record.published),
         "vector": [float(x) for x in record.vector] if record.vector is not None else None,
         "embedding_model": record.embedding_model,
         "entities": record.entities,
@@ -107,7 +95,7 @@ def doc_to_record(doc: dict[str, Any]) -> Record:
         url=doc.get("url"),
         url_key=doc.get("url_key"),
         content_hash=doc.get("content_hash"),
-        published=_parse_time(doc.get("published")),
+        published=parse_iso_or_none(doc.get("published")),
         signature=signature,
         bands=list(doc.get("bands") or []),
         vector=vector,
@@ -132,7 +120,7 @@ def story_to_doc(story: Story) -> dict[str, Any]:
         "first_article_id": story.first_article_id,
         "first_source": story.first_source,
         "first_lang": story.first_lang,
-        "first_published": _iso(story.first_published),
+        "first_published": iso_or_none(story.first_published),
         "first_title": story.first_title,
         "first_url": story.first_url,
         "outlets": story.outlets,
@@ -149,7 +137,7 @@ def doc_to_story(doc: dict[str, Any]) -> Story:
         first_article_id=doc["first_article_id"],
         first_source=doc.get("first_source"),
         first_lang=doc.get("first_lang") or "other",
-        first_published=_parse_time(doc.get("first_published")),
+        first_published=parse_iso_or_none(doc.get("first_published")),
         first_title=doc.get("first_title") or "",
         first_url=doc.get("first_url"),
         outlets=list(doc.get("outlets") or []),
@@ -211,7 +199,7 @@ class EsState:
         ]
         if since is not None or until is not None:
             window = {
-                key: _iso(value) for key, value in (("gte", since), ("lte", until)) if value is not None
+                key: iso(value) for key, value in (("gte", since), ("lte", until)) if value is not None
             }
             filters.append(
                 {

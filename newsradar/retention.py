@@ -7,6 +7,7 @@ from typing import Any
 
 import fsspec
 
+from newsradar.dates import aware
 from newsradar.settings import Settings
 
 
@@ -14,7 +15,7 @@ def _modified(info: dict[str, Any]) -> datetime | None:
     for key in ("mtime", "LastModified", "last_modified", "created"):
         value = info.get(key)
         if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
+            return aware(value)
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value, UTC)
     return None

@@ -20,6 +20,7 @@ import httpx
 
 from index.client import get_client
 from index.mapping import articles_alias, outbox_index
+from newsradar.dates import parse_iso
 from newsradar.settings import Settings
 from stack import airflow_local, services
 from stack import esnode as node
@@ -132,7 +133,7 @@ def _wait(what: str, check: Callable[[], Any], timeout: float, echo: Echo, every
 
 
 def _when(value: str | None) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else datetime.max.replace(tzinfo=UTC)
+    return parse_iso(value) if value else datetime.max.replace(tzinfo=UTC)
 
 
 def _settle(

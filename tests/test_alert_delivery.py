@@ -11,8 +11,8 @@ import pytest
 from alertkit import MailSink, WebhookServer, article, free_port, index_articles, isolated, later, token
 
 from alerts.channel import Delivery
+from alerts.delivery import deliver
 from alerts.email import EmailChannel
-from alerts.outbox import deliver
 from alerts.rules import Rule
 from alerts.runner import run_once
 from alerts.state import get_doc, search_all

@@ -10,8 +10,9 @@ from alertkit import isolated, token
 
 from alerts.rules import QuietHours, Rule, Schedule, load_rule_dir, load_rule_file
 from alerts.store import load_rules, save_rule
-from alerts.timing import last_due, parse_since, quiet_until
+from alerts.timing import last_due, quiet_until
 from index.mapping import rules_index
+from newsradar.dates import parse_duration
 from newsradar.settings import PROJECT_ROOT, Settings
 
 GOOD = "name: good\nowner: t\nquery: nvidia\nchannels: {email: [a@example.org]}\n"
@@ -108,4 +109,4 @@ def test_digest_periods_and_quiet_hours() -> None:
     assert quiet_until(night, datetime(2025, 3, 10, 2, 0, tzinfo=UTC)) == datetime(
         2025, 3, 10, 6, 0, tzinfo=UTC
     )
-    assert parse_since("7d").days == 7 and parse_since("90m").seconds == 5400
+    assert parse_duration("7d").days == 7 and parse_duration("90m").seconds == 5400

@@ -75,7 +75,7 @@ def test_classify_stdin_with_bad_lines() -> None:
     assert out[1]["lang"] == "zh" and out[1]["lang_hint"] == "de"  # the given hint is kept, not lost
     assert out[1]["event_types"][0] == "restriction" and "Zhipu AI" in out[1]["entities"]
     err = result.stderr
-    assert "<stdin>:2: invalid JSON" in err
+    assert "<stdin>:2: not JSON" in err
     assert "<stdin>:4: expected a JSON object" in err
     assert "<stdin>:5: no 'title'" in err
     assert ":3" not in err  # a blank line is not an error

@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crawlers.catalog import Selectors, sample_catalog, source_from_params
-from crawlers.run import parse_since, run_crawl
+from crawlers.run import run_crawl
 from crawlers.state import CrawlState
 from newsradar.article import Article
+from newsradar.dates import parse_since
 from newsradar.settings import Settings, get_settings
 from stack.replay import SAMPLE_SITE, ReplayServer
 

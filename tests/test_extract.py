@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crawlers.charset import decode_html, normalise_charset
-from crawlers.extract import Extraction, clean_title, extract, parse_date
+from crawlers.extract import Extraction, clean_title, extract
+from newsradar.dates import parse_published as parse_date
 
 ZH_BODY = (
     "国务院新闻办公室今天举行发布会，介绍人工智能产业发展情况。"

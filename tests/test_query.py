@@ -7,20 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from index.query import (
-    MAX_CHARS,
-    MAX_CLAUSES,
-    And,
-    Field,
-    Not,
-    Or,
-    Phrase,
-    Range,
-    Words,
-    parse,
-    parse_since,
-    to_es,
-)
+from index.query import MAX_CHARS, MAX_CLAUSES, And, Field, Not, Or, Phrase, Range, Words, parse, to_es
+from newsradar.dates import parse_since
 
 
 def _walk(query: object) -> list[dict[str, object]]:

@@ -18,7 +18,7 @@ import pytest
 from alertkit import MailSink, WebhookServer, article, free_port, index_articles, isolated, token
 from elasticsearch import Elasticsearch
 
-from alerts.outbox import retry
+from alerts.delivery import retry
 from alerts.rules import Rule
 from alerts.runner import run_once
 from alerts.state import search_all

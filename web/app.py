@@ -28,7 +28,6 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from enrich.embed import Embedder
-from index.query import parse_since
 from index.search import (
     FACETS,
     HL_END,
@@ -39,6 +38,7 @@ from index.search import (
     get_story,
     search_articles,
 )
+from newsradar.dates import parse_since
 from newsradar.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -1,6 +1,6 @@
-"""The outbox: alert records become one outbox entry per destination, and entries are delivered
-with a claim-then-send protocol so that neither a crash nor a parallel run sends twice where the
-channel can tell, and a channel being down never loses an alert.
+"""Delivery: every due outbox entry is sent once, with a claim-then-send protocol, so that neither a
+crash nor a parallel run sends twice where the channel can tell, and a channel being down never loses
+an alert.
 
 Per entry: ``pending`` → (claim with optimistic concurrency: ``sending`` + attempt id) → send →
 ``sent``; on error back to ``pending`` with ``not_before`` pushed out (exponential backoff or the
@@ -19,184 +19,13 @@ from typing import Any
 from elasticsearch import ConflictError, Elasticsearch
 
 from alerts.channel import Channel, Delivery, DeliveryError
-from alerts.email import EmailChannel
+from alerts.channels import default_channels, operator_destinations
+from alerts.enqueue import BY_AGE, enqueue
 from alerts.message import Message
-from alerts.rules import Rule
-from alerts.slack import SlackChannel
-from alerts.state import create_once, ensure_state_indices, get_doc, refresh, search_all, stable_id
-from alerts.timing import iso, last_due, parse_iso, quiet_until
-from index.mapping import alert_state_index, outbox_index
+from alerts.state import ensure_state_indices, get_doc, search_all, stable_id
+from index.mapping import outbox_index
+from newsradar.dates import iso, parse_iso
 from newsradar.settings import Settings
-
-Destination = tuple[str, str, list[str]]  # (destination key, channel kind, targets)
-
-
-def default_channels(settings: Settings) -> dict[str, Channel]:
-    return {"email": EmailChannel(settings), "slack": SlackChannel(settings)}
-
-
-def destinations(rule: Rule) -> list[Destination]:
-    found: list[Destination] = []
-    if rule.channels.email:
-        found.append(("email", "email", list(rule.channels.email)))
-    found.extend((f"slack:{name}", "slack", [name]) for name in rule.channels.slack)
-    return found
-
-
-def operator_destinations(settings: Settings) -> list[Destination]:
-    found: list[Destination] = []
-    emails = [a.strip() for a in settings.operator_email.split(",") if a.strip()]
-    if emails:
-        found.append(("email", "email", emails))
-    found.extend(
-        (f"slack:{name.strip()}", "slack", [name.strip()])
-        for name in settings.operator_slack.split(",")
-        if name.strip()
-    )
-    return found
-
-
-def outbox_id(alert_id: str, destination: str) -> str:
-    return f"{alert_id}-{destination.replace(':', '-')}"
-
-
-def enqueue(
-    client: Elasticsearch,
-    settings: Settings,
-    message: Message,
-    targets: list[Destination],
-    now: datetime,
-    not_before: datetime,
-    operator: bool = False,
-) -> int:
-    """Create the outbox entries of a message (idempotent: deterministic ids, ``op_type=create``)."""
-    created = 0
-    for destination, kind, recipients in targets:
-        doc_id = outbox_id(message.alert_id, destination)
-        created += create_once(
-            client,
-            outbox_index(settings),
-            doc_id,
-            {
-                "doc_id": doc_id,
-                "alert_id": message.alert_id,
-                "rule": message.rule,
-                "kind": message.kind,
-                "story_ids": [s.story_id for s in message.stories],
-                "channel": kind,
-                "destination": destination,
-                "target": recipients,
-                "operator": operator,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": iso(now),
-                "updated_at": iso(now),
-                "not_before": iso(not_before),
-                "message": message.as_doc(),
-            },
-        )
-    return created
-
-
-@dataclass
-class PrepareReport:
-    enqueued: int = 0
-    held_quiet: int = 0
-    digests: int = 0
-    rule_missing: int = 0
-
-
-def _alert_filter(*terms: tuple[str, str], before: datetime | None = None) -> dict[str, Any]:
-    filters: list[dict[str, Any]] = [{"term": {"type": "alert"}}]
-    filters.extend({"term": {name: value}} for name, value in terms)
-    if before is not None:
-        filters.append({"range": {"created_at": {"lt": iso(before)}}})
-    return {"bool": {"filter": filters}}
-
-
-_BY_AGE = [{"created_at": "asc"}, {"doc_id": "asc"}]
-
-
-def prepare(
-    client: Elasticsearch, settings: Settings, rules: dict[str, Rule], now: datetime
-) -> PrepareReport:
-    """Turn queued immediate alerts and due digests into outbox entries."""
-    ensure_state_indices(client, settings)
-    refresh(client, settings)
-    report = PrepareReport()
-    index = alert_state_index(settings)
-    for hit in search_all(client, index, _alert_filter(("status", "queued")), _BY_AGE):
-        source = hit["_source"]
-        rule = rules.get(source["rule"])
-        if rule is None:  # rule deleted or currently invalid: keep the alert, deliver once it is back
-            report.rule_missing += 1
-            continue
-        held = quiet_until(rule.quiet_hours, now)
-        report.held_quiet += int(held is not None)
-        message = Message.model_validate(source["message"])
-        report.enqueued += enqueue(client, settings, message, destinations(rule), now, held or now)
-        client.update(
-            index=index,
-            id=hit["_id"],
-            doc={"status": "outboxed", "updated_at": iso(now)},
-            retry_on_conflict=5,
-        )
-    for rule in rules.values():
-        if rule.mode == "digest" and rule.enabled and rule.schedule is not None:
-            report.digests += _prepare_digest(client, settings, rule, now, report)
-    return report
-
-
-def _prepare_digest(
-    client: Elasticsearch, settings: Settings, rule: Rule, now: datetime, report: PrepareReport
-) -> int:
-    """One digest per rule and period: the alerts that were waiting when the period began."""
-    index = alert_state_index(settings)
-    period = last_due(rule.schedule, now) if rule.schedule else now
-    digest_id = stable_id(rule.name, "digest", iso(period))
-    found = get_doc(client, index, digest_id)
-    if found is None:
-        waiting = search_all(
-            client, index, _alert_filter(("rule", rule.name), ("status", "waiting"), before=period), _BY_AGE
-        )
-        if not waiting:
-            return 0
-        message = Message(
-            alert_id=digest_id,
-            rule=rule.name,
-            rule_description=rule.description,
-            kind="digest",
-            stories=[s for hit in waiting for s in Message.model_validate(hit["_source"]["message"]).stories],
-            period=iso(period),
-        )
-        record = {
-            "doc_id": digest_id,
-            "type": "digest",
-            "rule": rule.name,
-            "alert_id": digest_id,
-            "alert_ids": [hit["_id"] for hit in waiting],
-            "status": "open",
-            "created_at": iso(now),
-            "message": message.as_doc(),
-        }
-        if not create_once(client, index, digest_id, record):
-            found = get_doc(client, index, digest_id)
-        source = record if found is None else found["_source"]
-    else:
-        source = found["_source"]
-    if source.get("status") == "complete":
-        return 0
-    message = Message.model_validate(source["message"])
-    report.enqueued += enqueue(client, settings, message, destinations(rule), now, now)
-    for alert_id in source["alert_ids"]:
-        client.update(
-            index=index,
-            id=alert_id,
-            doc={"status": "digested", "digest_id": digest_id, "updated_at": iso(now)},
-            retry_on_conflict=5,
-        )
-    client.update(index=index, id=digest_id, doc={"status": "complete"}, retry_on_conflict=5)
-    return 1
 
 
 @dataclass
@@ -204,6 +33,7 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    unconfirmed: int = 0  # maybe delivered (ambiguous timeout): not resent, operators told
     skipped: int = 0
     operator_notices: int = 0
     errors: list[str] = field(default_factory=list)
@@ -213,6 +43,7 @@ class DeliveryReport:
             "sent": self.sent,
             "retrying": self.retrying,
             "failed": self.failed,
+            "unconfirmed": self.unconfirmed,
             "skipped": self.skipped,
             "operator_notices": self.operator_notices,
             "errors": self.errors,
@@ -273,7 +104,7 @@ def deliver(
     index = outbox_index(settings)
     for _round in range(2):  # second round: operator notices queued by the first
         client.indices.refresh(index=index)
-        due = search_all(client, index, _due_query(settings, now), _BY_AGE, limit=limit)
+        due = search_all(client, index, _due_query(settings, now), BY_AGE, limit=limit)
         if not due:
             break
         for hit in due:
@@ -323,7 +154,20 @@ def deliver_one(
         reason = str(error) if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
         permanent = isinstance(error, DeliveryError) and error.permanent
         retry_after = error.retry_after if isinstance(error, DeliveryError) else None
-        if permanent or attempts >= settings.alerts_max_attempts:
+        if isinstance(error, DeliveryError) and error.ambiguous:
+            # Maybe delivered: sending again could post it twice, so the entry stops here and an
+            # operator decides (look at the channel; `newsradar alerts retry` sends it again).
+            client.update(
+                index=index,
+                id=doc_id,
+                doc={"status": "unconfirmed", "last_error": reason, "updated_at": iso(now)},
+                retry_on_conflict=5,
+            )
+            report.unconfirmed += 1
+            report.operator_notices += notify_operator(
+                client, settings, doc_id, source, attempts, reason, now
+            )
+        elif permanent or attempts >= settings.alerts_max_attempts:
             client.update(
                 index=index,
                 id=doc_id,
