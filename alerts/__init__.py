@@ -1,1 +1,1 @@
-"""Alert rules, their evaluation, and one delivery channel per file (email, Slack)."""
+"""Alert rules, their evaluation over the index, the outbox, and one delivery channel per file."""

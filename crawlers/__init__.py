@@ -1,1 +1,3 @@
-"""Scrapy project: catalog-driven spiders that collect coverage, plus extraction and the replay server."""
+"""Scrapy project: catalog-driven spiders that collect coverage, with extraction and crawl state.
+
+Imports only the core (``newsradar``): articles leave here as raw batches for ``enrich``."""

@@ -1,1 +1,2 @@
-"""The Elasticsearch side of newsradar: the local node, capabilities, mapping, indexing and search."""
+"""The Elasticsearch side of newsradar: every index's name and mapping, indexing, story state, the
+query parser and hybrid search. Builds on ``enrich`` (stages, embeddings for queries)."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$")
+_LONGEST_DURATION_S = 100 * 31_557_600.0  # a century: anything longer is a typo, not a window
 _UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -67,7 +68,10 @@ def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value.strip().lower())
     if not match:
         raise ValueError(f"{value!r} is not a duration: use a number and s, m, h, d or w (e.g. 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _LONGEST_DURATION_S:
+        raise ValueError(f"{value!r} reaches back further than {_LONGEST_DURATION_S // 31_557_600:.0f} years")
+    return timedelta(seconds=seconds)
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:

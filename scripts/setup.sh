@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh machine: the few system packages, then .venv from the lock.
 # A second run finds everything in place and returns in about a second.
+#
+#   scripts/setup.sh        what the main job needs (`make run`): the default pipeline, no torch
+#   scripts/setup.sh test   everything the test suite exercises (`make test`): every extra
+#                           (Celery stack, sentence-transformers, Argos, training), browser, linters
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+profile=${1:-run}
+case "$profile" in
+  run) extras="" ;;
+  test) extras="[dev]" ;;
+  *) printf '[setup] unknown profile %s (run | test)\n' "$profile" >&2; exit 2 ;;
+esac
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -10,10 +21,12 @@ missing=()
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # browser tests (driven by Playwright)
-[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)  # CJK glyphs in screenshots
-compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)  # Celery stack: metadata DB
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)  # Celery stack: broker
+if [ "$profile" = test ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # browser tests (driven by Playwright)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)  # CJK in screenshots
+  compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)  # Celery stack: metadata DB
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)  # Celery stack: broker
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing system packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and rerun"
@@ -37,18 +50,22 @@ if [ -z "$python" ]; then
   exit 1
 fi
 
-stamp=.venv/.installed
-want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
+# A stamp per profile: the test profile includes the run profile, not the other way round.
+stamp=.venv/.installed-$profile
+want=$( (cat pyproject.toml requirements.lock; echo "$profile") | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv with $python"
   "$python" -m venv .venv
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing locked dependencies into .venv (first time: about a minute)"
+  log "installing locked dependencies ($profile profile) into .venv"
   # pip 23 silently drops lxml[html_clean]; upgrade pip first.
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade "pip==26.3"
-  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".$extras"
   echo "$want" > "$stamp"
+  if [ "$profile" = test ]; then
+    echo "$( (cat pyproject.toml requirements.lock; echo run) | sha256sum | cut -d' ' -f1)" > .venv/.installed-run
+  fi
 else
   log ".venv is up to date"
 fi

@@ -112,7 +112,7 @@ def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Pa
     assert f"/{GOOD}" in articles
     gbk_titles = {a.title for p, a in articles.items() if "openai-tingzhi" in p or "charset" in p}
     assert gbk_titles == {"OpenAI停止向中国提供API服务 智谱等国内大模型厂商推出迁移计划"}
-    assert all(a.lang in {"en", "zh"} for a in articles.values())
+    assert all(a.lang_hint in {"en", "zh"} for a in articles.values())
 
     # A document whose articles failed keeps no validators: the next crawl re-reads it in full.
     with CrawlState(settings.crawl_state_path) as state:

