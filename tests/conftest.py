@@ -69,3 +69,15 @@ def _cleanup_tmp() -> Iterator[None]:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return ROOT / "tests" / "fixtures"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what each test needs, from the fixtures it uses (directly or through others), so a run can
+    pick by need: `-m "not es and not airflow"` runs everything that needs neither service."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "es" in names:
+            item.add_marker(pytest.mark.es)
+        in_dags = "dags" in item.path.relative_to(ROOT / "tests").parts[:1]
+        if in_dags or "airflow_db" in names or item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.airflow)

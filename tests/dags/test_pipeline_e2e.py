@@ -17,7 +17,7 @@ from newsradar.batches import batch_dir
 from newsradar.settings import Settings, get_settings
 from stack.replay import SAMPLE_SITE, ReplayServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((SAMPLE_SITE / "MANIFEST.json").read_text(encoding="utf-8"))
 RULE = """
 name: everything-that-matters

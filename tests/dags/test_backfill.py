@@ -15,7 +15,7 @@ from index.mapping import alias_target, articles_alias, drop_articles
 from newsradar.batches import read_articles
 from newsradar.settings import Settings, get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "index" / "articles.jsonl"
 
 

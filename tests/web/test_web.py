@@ -19,7 +19,7 @@ from newsradar.article import Article
 from newsradar.settings import Settings
 from web.app import background_server, create_app
 
-FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "index" / "articles.jsonl"
 TOKEN = "test-admin-token-5b1c"
 
 

@@ -21,7 +21,7 @@ from index.search import HL_END, HL_START, SearchRequest, SearchResult, search_a
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
 
-FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "index" / "articles.jsonl"
 
 
 @pytest.fixture(scope="module")

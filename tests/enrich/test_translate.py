@@ -34,7 +34,7 @@ from enrich.translate import (
 from newsradar.article import Article
 from newsradar.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEWSRADAR = Path(sys.executable).with_name("newsradar")
 
 CORPUS = [

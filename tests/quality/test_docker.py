@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE_FILES = ["compose.es-single.yml", "compose.es-cluster.yml", "compose.yml"]
 ENV_EXAMPLE = DOCKER / ".env.example"

@@ -21,7 +21,7 @@ from index.mapping import EMBEDDING_DIM, articles_alias, articles_index, drop_ar
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings, get_settings
 
-FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "index" / "articles.jsonl"
 
 
 @pytest.fixture

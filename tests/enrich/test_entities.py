@@ -10,7 +10,7 @@ import pytest
 from enrich.entities import catalog, entity_country, entity_names, find_entities
 from enrich.glossary import apply_glossary, glossary
 
-DEVSET = Path(__file__).parent / "fixtures" / "enrich" / "devset.jsonl"
+DEVSET = Path(__file__).resolve().parents[1] / "fixtures" / "enrich" / "devset.jsonl"
 
 
 def names(title: str, text: str = "") -> set[str]:

@@ -15,7 +15,7 @@ from newsradar.batches import batch_dir
 from newsradar.settings import Settings
 from stack.replay import ReplayServer
 
-DAGS = Path(__file__).resolve().parent.parent / "dags"
+DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 def _catalog(tmp_path: Path, site: ReplayServer) -> Path:

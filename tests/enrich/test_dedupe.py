@@ -30,8 +30,8 @@ from enrich.dedupe import (
 from enrich.embed import get_embedder
 from enrich.numbers import extract_numbers
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dedupe"
-SAMPLE_SITE = Path(__file__).resolve().parent.parent / "stack" / "sample_site"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dedupe"
+SAMPLE_SITE = Path(__file__).resolve().parents[2] / "stack" / "sample_site"
 # Measured on the sample site (25 articles, 9 stories): pairwise precision 1.00, recall 1.00.
 SAMPLE_FLOOR_PRECISION = 0.9
 SAMPLE_FLOOR_RECALL = 0.9

@@ -21,7 +21,7 @@ from index.mapping import drop_articles
 from newsradar.settings import Settings
 from web.app import background_server, create_app
 
-FIXTURE = Path(__file__).parent / "fixtures" / "index" / "articles.jsonl"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "index" / "articles.jsonl"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless",
