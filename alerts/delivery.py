@@ -154,27 +154,19 @@ def deliver_one(
         reason = str(error) if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
         permanent = isinstance(error, DeliveryError) and error.permanent
         retry_after = error.retry_after if isinstance(error, DeliveryError) else None
-        if isinstance(error, DeliveryError) and error.ambiguous:
-            # Maybe delivered: sending again could post it twice, so the entry stops here and an
-            # operator decides (look at the channel; `newsradar alerts retry` sends it again).
+        # Maybe delivered (ambiguous): sending again could post it twice, so the entry stops and an
+        # operator decides (look at the channel; `newsradar alerts retry` sends it again).
+        final = "unconfirmed" if isinstance(error, DeliveryError) and error.ambiguous else None
+        if final is None and (permanent or attempts >= settings.alerts_max_attempts):
+            final = "failed"
+        if final is not None:
             client.update(
                 index=index,
                 id=doc_id,
-                doc={"status": "unconfirmed", "last_error": reason, "updated_at": iso(now)},
+                doc={"status": final, "last_error": reason, "updated_at": iso(now)},
                 retry_on_conflict=5,
             )
-            report.unconfirmed += 1
-            report.operator_notices += notify_operator(
-                client, settings, doc_id, source, attempts, reason, now
-            )
-        elif permanent or attempts >= settings.alerts_max_attempts:
-            client.update(
-                index=index,
-                id=doc_id,
-                doc={"status": "failed", "last_error": reason, "updated_at": iso(now)},
-                retry_on_conflict=5,
-            )
-            report.failed += 1
+            setattr(report, final, getattr(report, final) + 1)
             report.operator_notices += notify_operator(
                 client, settings, doc_id, source, attempts, reason, now
             )

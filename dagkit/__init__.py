@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+import pendulum
 from airflow.sdk import Asset
 
 from newsradar.article import Article
@@ -40,6 +41,19 @@ def notify_failure(context: Mapping[str, Any]) -> None:
         f"fix the cause, then clear the task (every task is safe to re-run for the same batch)."
     )
     notify_operators(get_settings(), f"{dag_id}/{task_id}/{run_id}/{try_number}", subject, text)
+
+
+def dag_args(doc: str, *, max_active_runs: int = 1, **task_defaults: Any) -> dict[str, Any]:
+    """What every newsradar DAG declares alike: start, no catch-up, tags, its documentation, and the
+    default task arguments (``task_defaults`` override them, e.g. ``queue="enrich"``)."""
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": max_active_runs,
+        "doc_md": doc,
+        "tags": TAGS,
+        "default_args": default_args(**task_defaults),
+    }
 
 
 def default_args(**overrides: Any) -> dict[str, Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from dagkit import INDEXED_ARTICLES, TAGS, default_args
+from dagkit import INDEXED_ARTICLES, dag_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()
@@ -42,12 +41,7 @@ by quiet hours go out on time.
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(SETTINGS.digest_schedule, timezone="UTC"), assets=[INDEXED_ARTICLES]
     ),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC,
-    tags=TAGS,
-    default_args=default_args(queue="enrich"),
+    **dag_args(DOC, queue="enrich"),
 )
 def newsradar_alerts() -> None:
     @task

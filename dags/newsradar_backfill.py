@@ -7,7 +7,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from dagkit import TAGS, default_args
+from dagkit import dag_args
 
 DOC = """
 ### newsradar_backfill
@@ -30,12 +30,7 @@ untouched until the copy is complete, so a failed run is simply re-run.
 @dag(
     dag_id="newsradar_backfill",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC,
-    tags=TAGS,
-    default_args=default_args(execution_timeout=pendulum.duration(hours=6)),
+    **dag_args(DOC, execution_timeout=pendulum.duration(hours=6)),
     params={
         "mode": Param("reprocess", enum=["reprocess", "migrate"], description="reprocess or migrate"),
         "since": Param(None, type=["null", "string"], format="date", description="first day (inclusive)"),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from dagkit import RAW_ARTICLES, TAGS, default_args
+from dagkit import RAW_ARTICLES, dag_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()
@@ -39,12 +38,7 @@ path of another catalog file, e.g. to try a new source before adding it).
 @dag(
     dag_id="newsradar_crawl",
     schedule=SETTINGS.crawl_schedule,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC,
-    tags=TAGS,
-    default_args=default_args(),
+    **dag_args(DOC),
     params={
         "sources": Param([], type="array", items={"type": "string"}, description="source names; empty = all"),
         "lang": Param(None, type=["null", "string"], enum=[None, "de", "en", "zh"], description="language"),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import dag, task
 
-from dagkit import TAGS, default_args
+from dagkit import dag_args
 from newsradar.settings import get_settings
 
 SETTINGS = get_settings()
@@ -35,12 +34,7 @@ node down). The other tasks only touch their own files and are safe to clear and
 @dag(
     dag_id="newsradar_maintenance",
     schedule=SETTINGS.maintenance_schedule,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC,
-    tags=TAGS,
-    default_args=default_args(),
+    **dag_args(DOC),
 )
 def newsradar_maintenance() -> None:
     @task

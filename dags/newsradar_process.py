@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from dagkit import INDEXED_ARTICLES, RAW_ARTICLES, TAGS, default_args
+from dagkit import INDEXED_ARTICLES, RAW_ARTICLES, dag_args
 from enrich.stages import STAGE_NAMES, STAGES
 
 DOC = f"""
@@ -39,12 +38,7 @@ Every task can be cleared and re-run for the same batch without creating duplica
 @dag(
     dag_id="newsradar_process",
     schedule=[RAW_ARTICLES],
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=2,
-    doc_md=DOC,
-    tags=TAGS,
-    default_args=default_args(queue="enrich"),
+    **dag_args(DOC, max_active_runs=2, queue="enrich"),
     params={
         "manifest": Param(None, type=["null", "string"], description="a crawl batch's manifest.json"),
         "raw": Param([], type="array", items={"type": "string"}, description="raw JSON-lines batch files"),

@@ -325,10 +325,10 @@ def _redis_conf(settings: Settings) -> None:
 
 
 def _airflow(settings: Settings, *args: str) -> None:
-    env = {**os.environ, **airflow_env(settings)}
-    proc = subprocess.run([airflow_local._airflow_bin(), *args], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise CeleryStackError(f"airflow {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    try:
+        airflow_local.airflow_cli(airflow_env(settings), *args)
+    except airflow_local.AirflowError as error:
+        raise CeleryStackError(str(error)) from error
 
 
 def start(

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from newsradar.settings import PROJECT_ROOT, Settings
@@ -78,11 +78,15 @@ def _airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
-def migrate(settings: Settings) -> None:
-    env = {**os.environ, **airflow_env(settings)}
-    proc = subprocess.run([_airflow_bin(), "db", "migrate"], env=env, capture_output=True, text=True)
+def airflow_cli(env: Mapping[str, str], *args: str) -> None:
+    """Run one `airflow ...` command with the stack's environment; AirflowError with its stderr."""
+    proc = subprocess.run([_airflow_bin(), *args], env={**os.environ, **env}, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise AirflowError(f"airflow db migrate failed:\n{proc.stderr[-3000:]}")
+        raise AirflowError(f"airflow {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+
+
+def migrate(settings: Settings) -> None:
+    airflow_cli(airflow_env(settings), "db", "migrate")
     with sqlite3.connect(settings.airflow_home / "airflow.db") as db:
         db.execute("PRAGMA journal_mode=WAL")
 
@@ -110,16 +114,8 @@ def status(settings: Settings) -> dict[str, int | None]:
 
 def ensure_pool(settings: Settings) -> None:
     """The crawl pool caps concurrent crawls; tasks in a missing pool would never be scheduled."""
-    env = {**os.environ, **airflow_env(settings)}
     slots = str(settings.crawl_pool_slots)
-    proc = subprocess.run(
-        [_airflow_bin(), "pools", "set", settings.crawl_pool, slots, "newsradar crawls"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise AirflowError(f"could not create pool {settings.crawl_pool}:\n{proc.stderr[-2000:]}")
+    airflow_cli(airflow_env(settings), "pools", "set", settings.crawl_pool, slots, "newsradar crawls")
 
 
 def start(

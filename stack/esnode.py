@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,7 +24,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exceptions
 
 from newsradar.settings import Settings, redact_url
-from stack.services import alive
+from stack.services import alive, terminate
 
 Echo = Callable[[str], None]
 MAVEN_GROUP = "org.elasticsearch.distribution.integ-test-zip"
@@ -352,13 +351,7 @@ def stop(settings: Settings, echo: Echo = _noop, timeout: float = 60.0) -> bool:
         else:
             echo("Elasticsearch is not running.")
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive(pid):
-        time.sleep(0.3)
-    if alive(pid):
-        echo(f"Elasticsearch (pid {pid}) ignored SIGTERM for {timeout:.0f}s; killing it")
-        os.kill(pid, signal.SIGKILL)
+    terminate(pid, "Elasticsearch", echo, timeout, group=False)
     _pidfile(settings).unlink(missing_ok=True)
     echo(f"Elasticsearch (pid {pid}) stopped")
     return True

@@ -77,19 +77,24 @@ def start(service: Service, env: Mapping[str, str] | None = None) -> int:
     return proc.pid
 
 
+def terminate(pid: int, name: str, echo: Echo = print, timeout: float = 30.0, group: bool = True) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL (the whole process group with ``group``)."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.3)
+    if alive(pid):
+        echo(f"{name} (pid {pid}) did not stop in {timeout:.0f}s; killing it")
+        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+
+
 def stop(service: Service, echo: Echo = print, timeout: float = 30.0) -> bool:
     """SIGTERM the leader, SIGKILL its group if it lingers; False when it was not running."""
     pid = pid_of(service)
     if pid is None:
         service.pidfile.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive(pid):
-        time.sleep(0.3)
-    if alive(pid):
-        echo(f"{service.name} (pid {pid}) did not stop in {timeout:.0f}s; killing its process group")
-        os.killpg(pid, signal.SIGKILL)
+    terminate(pid, service.name, echo, timeout)
     service.pidfile.unlink(missing_ok=True)
     echo(f"stopped {service.name} (pid {pid})")
     return True
