@@ -41,9 +41,10 @@ class CrawlStateCommit:
         validators: dict[str, tuple[str | None, str | None]] = getattr(spider, "pending_validators", {})
         tainted: set[str] = getattr(spider, "tainted", set())
         keep = {url: value for url, value in validators.items() if url not in tainted}
+        batch = self.crawler.settings.get("NEWSRADAR_OUTPUT") or ""
         with CrawlState(self.path) as state:
-            new = state.mark_seen(seen)
-            state.set_validators(keep)
+            new = state.mark_seen(seen, batch)
+            state.set_validators(keep, batch)
         assert self.crawler.stats is not None
         self.crawler.stats.set_value("newsradar_state/seen_added", new)
         self.crawler.stats.set_value("newsradar_state/validators_stored", len(keep))

@@ -83,7 +83,7 @@ class ConditionalGetMiddleware:
         validators: dict[str, tuple[str | None, str | None]] = {}
         if path:
             with CrawlState(Path(path)) as state:
-                validators = state.all_validators()
+                validators = state.all_validators(batch=crawler.settings.get("NEWSRADAR_OUTPUT") or "")
         return cls(validators)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:

@@ -136,7 +136,7 @@ class CatalogSpider(Spider):
         from crawlers.state import CrawlState
 
         with CrawlState(Path(state_db)) as state:
-            return state.seen_among(keys)
+            return state.seen_among(keys, batch=self.settings.get("NEWSRADAR_OUTPUT") or "")
 
     # ------------------------------------------------------------------------------ callbacks
 
