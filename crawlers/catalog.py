@@ -86,6 +86,9 @@ class Source(BaseModel):
     paywall: Paywall = "none"
     enabled: bool = True
     topics: list[str] = Field(default_factory=list)
+    # Registered domains whose pages this source may name as their canonical copy (a syndication
+    # partner, a wire service); any other cross-site canonical is ignored (it could hijack a URL).
+    syndication: list[str] = Field(default_factory=list)
     notes: str = ""
 
     @field_validator("name")

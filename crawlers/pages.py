@@ -19,7 +19,7 @@ from crawlers.discovery import Link, select_text
 from crawlers.extract import extract
 from newsradar.article import article_id
 from newsradar.text import count_han
-from newsradar.urls import canonicalize
+from newsradar.urls import canonicalize, same_site
 
 #: Below this much body text a page is a teaser, a stub or navigation, not an article.
 MIN_TEXT_CHARS = 200
@@ -117,7 +117,13 @@ def page_outcome(
         outcome.skipped = "old"
         return outcome
 
-    canonical = canonicalize(result.canonical_url or url)
+    claimed = result.canonical_url
+    if claimed and not same_site(claimed, url, source.syndication):
+        # A page may not speak for another site: taking its canonical would let one site overwrite
+        # another's article and mark that site's URL seen.
+        outcome.notes.append("canonical_foreign")
+        claimed = None
+    canonical = canonicalize(claimed or url)
     if canonical not in outcome.seen_keys:
         outcome.seen_keys.append(canonical)
     outcome.article = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -158,3 +159,43 @@ def test_url_helpers() -> None:
     assert private_host("127.0.0.1") and private_host("10.1.2.3") and private_host("localhost")
     assert private_host("[::1]") and private_host("169.254.169.254")
     assert not private_host("93.184.216.34") and not private_host("www.heise.de")
+
+
+def test_a_cross_site_canonical_never_becomes_the_identity(tmp_path: Path) -> None:
+    """A page naming another site's URL as its canonical (rel=canonical or og:url) would take that
+    site's article id and mark its URL seen; only same-site canonicals (or a declared syndication
+    partner's) are taken. Before: the hijacking page got the victim's id and URL."""
+    site = tmp_path / "site"
+    own_canonical = re.compile(r'<link rel="canonical"[^>]*>|<meta property="og:url"[^>]*>')
+    page = own_canonical.sub("", (SAMPLE_SITE / GOOD).read_text("utf-8"))
+    for name, canonical in (
+        ("hijack.html", "https://victim.example/news/exclusive.html"),
+        ("og.html", "https://victim.example/news/og.html"),
+        ("amp.html", "{{BASE_URL}}/news/original.html"),
+        ("wire.html", "https://apnews.com/article/wire-copy"),
+    ):
+        tag = (
+            f'<meta property="og:url" content="{canonical}">'
+            if name == "og.html"
+            else f'<link rel="canonical" href="{canonical}">'
+        )
+        body = page.replace("<head>", f"<head>{tag}", 1)
+        (site / "news").mkdir(parents=True, exist_ok=True)
+        (site / "news" / name).write_text(body.replace("Kling", f"Kling {name}"), encoding="utf-8")
+    links = [f"{{{{BASE_URL}}}}/news/{n}" for n in ("hijack.html", "og.html", "amp.html", "wire.html")]
+    (site / "feed.xml").write_text(_rss(links), encoding="utf-8")
+    settings = Settings(state_dir=tmp_path / "state")
+    with ReplayServer(site) as server:
+        feed = f"{server.base_url}/feed.xml"
+        source = Source(name="canon", lang="en", feeds=[feed], syndication=["apnews.com"])
+        result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
+        base = server.base_url
+    found = {urlsplit(a.url).path: a.canonical_url for a in _articles(result.output)}
+    assert found["/news/hijack.html"] == f"{base}/news/hijack.html"
+    assert found["/news/og.html"] == f"{base}/news/og.html"
+    assert found["/news/amp.html"] == f"{base}/news/original.html"  # same site: taken
+    assert found["/news/wire.html"] == "https://apnews.com/article/wire-copy"  # declared partner: taken
+    assert result.stats["sources"]["canon"]["notes"]["canonical_foreign"] == 2
+    with CrawlState(settings.crawl_state_path) as state:
+        victims = ["https://victim.example/news/exclusive.html", "https://victim.example/news/og.html"]
+        assert not state.seen_among(victims)
