@@ -32,6 +32,8 @@ def failure_reason(error: BaseException) -> str:
             return "redirect_loop"
         if message.startswith("redirect_refused"):
             return "redirect_refused"
+        if message.startswith("private_address"):
+            return "private_address"
         if "DOWNLOAD_MAXSIZE" in message or "download max size" in message:
             return "too_large"
         return "ignored"

@@ -34,20 +34,25 @@ def replay_url(url: str, replay_base: str) -> str:
 
 
 class ReplayDownloadHandler(HTTP11DownloadHandler):
-    """Fetch every http(s) URL from the replay server when `NEWSRADAR_REPLAY_URL` is set.
+    """Scrapy's HTTP/1.1 handler behind the address guard (below), or, when `NEWSRADAR_REPLAY_URL` is
+    set, a fetch of every http(s) URL from the replay server (explicitly configured: recorded host
+    names are not resolved, private literals are still refused).
 
     Rewriting happens below every middleware and the response keeps the original URL, so robots.txt,
     per-domain slots, redirects and relative links behave exactly as against the live host.
-    Without the setting this is Scrapy's own HTTP/1.1 handler.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.replay_base: str = crawler.settings.get("NEWSRADAR_REPLAY_URL") or ""
+        self.guard = AddressGuard(crawler, crawler.settings.get("NEWSRADAR_PRIVATE_REDIRECTS", "auto"))
 
     async def download_request(self, request: Request) -> Response:
         if not self.replay_base or request.url.startswith(self.replay_base.rstrip("/") + "/"):
+            await self.guard.check(request)
             return await super().download_request(request)
+        # Replayed: the recorded host is never resolved, but a private literal stays refused.
+        await self.guard.check(request, resolve=False)
         replayed = request.replace(url=replay_url(request.url, self.replay_base))
         response = await super().download_request(replayed)
         location = response.headers.get("Location")
@@ -159,18 +164,91 @@ def _ip_literal(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
     return address
 
 
+def non_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Anything but a global unicast address: private, loopback, link-local, CGNAT (100.64.0.0/10, the
+    cloud metadata service 100.100.100.200 among them), reserved, multicast — also when wrapped in an
+    IPv6 address (IPv4-mapped, 6to4, Teredo)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if inner is not None and non_public(inner):
+            return True
+    return not address.is_global or address.is_multicast
+
+
 def private_host(host: str | None) -> bool:
-    """Loopback, private, link-local or reserved IP literal, or a name for this machine."""
+    """A non-public IP literal (in any spelling), or a name for this machine."""
     if not host:
         return True
     name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
         return True
     address = _ip_literal(name)
-    if address is None:
-        return False
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved \
-        or address.is_unspecified or address.is_multicast
+    return address is not None and non_public(address)
+
+
+class AddressGuard:
+    """Refuse to connect to non-public addresses, whether a URL names one or its host name resolves
+    to one, for every request (catalog feeds, links found in feeds, sitemaps and listing pages,
+    redirects): a public page or DNS answer that points into 127.0.0.1, 10.0.0.0/8 or the metadata
+    service probes the crawler's own network.
+
+    The name is resolved through the reactor's resolver, Scrapy's caching one, so the connection made
+    right after uses the very address checked here (no second lookup that could answer otherwise).
+    `NEWSRADAR_PRIVATE_REDIRECTS` (the policy): `auto` allows private targets only for sources whose
+    own configured URLs are private (a replay server, an intranet source), `allow` always, `deny` never.
+    """
+
+    def __init__(self, crawler: Crawler, policy: str) -> None:
+        if policy not in {"auto", "allow", "deny"}:
+            raise ValueError(f"NEWSRADAR_PRIVATE_REDIRECTS must be auto, allow or deny, not {policy!r}")
+        self.crawler = crawler
+        self.policy = policy
+        self._private_hosts: set[str] | None = None
+
+    @staticmethod
+    def _configured(source: Any) -> list[str]:
+        return [
+            *getattr(source, "feeds", []),
+            *getattr(source, "sitemaps", []),
+            *getattr(source, "listing_pages", []),
+        ]
+
+    def private_sources_hosts(self) -> set[str]:
+        """Hosts of the sources that are private themselves: requests there (robots.txt included,
+        which carries no source) are the operator's own choice."""
+        if self._private_hosts is None:
+            sources = getattr(self.crawler.spider, "sources", [])
+            self._private_hosts = {
+                urlsplit(url).netloc
+                for source in sources
+                if (own := self._configured(source)) and all(private_host(urlsplit(u).hostname) for u in own)
+                for url in own
+            }
+        return self._private_hosts
+
+    def allows_private(self, request: Request) -> bool:
+        if self.policy != "auto":
+            return self.policy == "allow"
+        own = self._configured(request.meta.get("source"))
+        if own and all(private_host(urlsplit(url).hostname) for url in own):
+            return True
+        return urlsplit(request.url).netloc in self.private_sources_hosts()
+
+    async def check(self, request: Request, resolve: bool = True) -> None:
+        host = urlsplit(request.url).hostname
+        if self.allows_private(request):
+            return
+        if private_host(host):
+            raise IgnoreRequest(f"private_address: {request.url}")
+        assert host is not None
+        if not resolve or _ip_literal(host.strip("[]")) is not None:
+            return  # a public literal: nothing to resolve
+        from twisted.internet import reactor
+
+        resolved = await maybe_deferred_to_future(reactor.resolver.getHostByName(host))
+        address = _ip_literal(str(resolved))
+        if address is None or non_public(address):
+            raise IgnoreRequest(f"private_address: {host} resolves to {resolved}")
 
 
 class RedirectGuardMiddleware:

@@ -46,9 +46,15 @@ NEWSRADAR_REPLAY_URL = _settings.replay_url
 NEWSRADAR_PRIVATE_REDIRECTS = _settings.crawl_private_redirects
 NEWSRADAR_STATE_DB = str(_settings.crawl_state_path)
 
+# Only http(s), both behind the address guard; Scrapy's file, data, ftp and s3 handlers are off (a
+# feed linking to file:///etc/passwd or an s3:// bucket is never fetched).
 DOWNLOAD_HANDLERS = {
     "http": "crawlers.middlewares.ReplayDownloadHandler",
     "https": "crawlers.middlewares.ReplayDownloadHandler",
+    "file": None,
+    "data": None,
+    "ftp": None,
+    "s3": None,
 }
 DOWNLOADER_MIDDLEWARES = {
     "crawlers.middlewares.RetryBackoffMiddleware": 540,  # just before RetryMiddleware (550)

@@ -110,14 +110,19 @@ class CatalogSpider(Spider):
             if key in seen:
                 self.count(source.name, "skipped/seen")
                 continue
-            yield Request(
-                key,
-                callback=self.parse_article,
-                errback=self.article_error,
-                dont_filter=True,
-                meta={"source": source, "kind": "article", "origin": origin},
-                cb_kwargs={"hint": link, "via": via},
-            )
+            try:
+                request = Request(
+                    key,
+                    callback=self.parse_article,
+                    errback=self.article_error,
+                    dont_filter=True,
+                    meta={"source": source, "kind": "article", "origin": origin},
+                    cb_kwargs={"hint": link, "via": via},
+                )
+            except ValueError:  # a link no URL parser accepts: counted, and the feed's other links go on
+                self.count(source.name, "failed/bad_url")
+                continue
+            yield request
 
     def refuse_schemes(self, source: Source, urls: list[str]) -> None:
         """Links to file:, javascript:, data:, ftp: ... are listed but never fetched: counted as

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -199,3 +201,68 @@ def test_a_cross_site_canonical_never_becomes_the_identity(tmp_path: Path) -> No
     with CrawlState(settings.crawl_state_path) as state:
         victims = ["https://victim.example/news/exclusive.html", "https://victim.example/news/og.html"]
         assert not state.seen_among(victims)
+
+
+PRIVATE_LINKS = [
+    "http://10.1.2.3/admin",
+    "http://100.100.100.200/latest/meta-data/",  # a cloud metadata service, in CGNAT space
+    "http://100.64.0.1/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[2002:7f00:1::1]/",  # 6to4 wrapping 127.0.0.1
+    "http://192.168.1.1/router",
+    "http://2130706433/",  # 127.0.0.1 as one number
+]
+
+
+def test_direct_links_to_private_addresses_are_refused(tmp_path: Path) -> None:
+    """Feed links (not redirects) that point into private space are refused before any connection;
+    before, only redirects were checked and these were fetched."""
+    root = tmp_path / "recorded"
+    host = root / "news.example"
+    (host / "2026").mkdir(parents=True)
+    shutil.copy(SAMPLE_SITE / GOOD, host / "2026" / "good.html")
+    (host / "feed.xml").write_text(_rss(["https://news.example/2026/good.html", *PRIVATE_LINKS]))
+    with ReplayServer(root) as server:
+        settings = Settings(state_dir=tmp_path / "state", replay_url=server.base_url)
+        source = Source(name="news-example", lang="en", feeds=["https://news.example/feed.xml"])
+        result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
+        hits = dict(server.httpd.hits)
+    assert [a.url for a in _articles(result.output)] == ["https://news.example/2026/good.html"]
+    assert result.stats["sources"]["news-example"]["failed"]["private_address"] == len(PRIVATE_LINKS)
+    assert not [path for path in hits if "10.1.2.3" in path or "100.100" in path or "192.168" in path]
+
+
+HOSTS = Path("/etc/hosts")
+PUBLIC_LOOKING = "feeds.newsradar-probe.example"
+
+
+@pytest.fixture
+def public_name_for_loopback() -> Iterator[str]:
+    """A public-looking name that the system resolver answers with 127.0.0.1 (a hosts entry), as a
+    hostile DNS record would: the crawler must resolve it and refuse."""
+    if not os.access(HOSTS, os.W_OK):
+        pytest.skip("needs a writable /etc/hosts for a resolver entry (root)")
+    before = HOSTS.read_text()
+    HOSTS.write_text(before.rstrip("\n") + f"\n127.0.0.1 {PUBLIC_LOOKING}\n")
+    try:
+        yield PUBLIC_LOOKING
+    finally:
+        HOSTS.write_text(before)
+
+
+def test_a_name_that_resolves_to_loopback_is_refused(tmp_path: Path, public_name_for_loopback: str) -> None:
+    with ReplayServer(SAMPLE_SITE) as server:
+        port = urlsplit(server.base_url).port
+        feed = f"http://{public_name_for_loopback}:{port}/techbote/feed.xml"
+        source = Source(name="probe", lang="de", feeds=[feed])
+        settings = Settings(state_dir=tmp_path / "state")
+        result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
+        hits = dict(server.httpd.hits)
+    assert result.articles == 0
+    assert result.stats["sources"]["probe"]["failed"]["private_address"] >= 1
+    assert hits.get("/techbote/feed.xml", 0) == 0  # no connection was made
+    # The same feed by its loopback address is a local source of the operator's choosing: fetched.
+    with ReplayServer(SAMPLE_SITE) as server:
+        source = Source(name="local", lang="de", feeds=[f"{server.base_url}/techbote/feed.xml"])
+        local = run_crawl([source], tmp_path / "local.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
+    assert local.articles >= 3
