@@ -114,15 +114,17 @@ def index_retry() -> None:
 
 @index_app.command("failures")
 def index_failures() -> None:
-    """List documents waiting for a retry, with the reason Elasticsearch gave."""
+    """List documents waiting for a retry (or quarantined: rejected for good, re-sent only by `index
+    retry`), with the reason Elasticsearch gave."""
     from index.failures import FailureStore
 
     store = FailureStore(get_settings())
-    for entry in store.load().values():
-        typer.echo(
-            json.dumps({k: entry.get(k) for k in ("id", "kind", "reason", "attempts", "last_failed_at")})
-        )
-    echo_err(f"store: {store.url}")
+    entries = store.load().values()
+    fields = ("id", "kind", "status", "reason", "attempts", "quarantined", "last_failed_at")
+    for entry in entries:
+        typer.echo(json.dumps({k: entry.get(k) for k in fields}, ensure_ascii=False))
+    quarantined = sum(1 for entry in entries if entry.get("quarantined"))
+    echo_err(f"{len(entries)} pending, {quarantined} of them quarantined; store: {store.url}")
 
 
 def ingest(

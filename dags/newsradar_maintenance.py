@@ -25,6 +25,8 @@ Daily at `{SETTINGS.maintenance_schedule}` (`NEWSRADAR_MAINTENANCE_SCHEDULE`):
   ({SETTINGS.staging_retention_days}) days.
 - `seen_compaction`: forgets seen URLs older than `NEWSRADAR_SEEN_RETENTION_DAYS`
   ({SETTINGS.seen_retention_days}) days and compacts the crawl state file.
+- `failures_compaction`: folds the index failure journal (one file per indexing run that had
+  failures) into one file; entries stay until indexed (`newsradar index failures` lists them).
 
 **When it fails**: `index_health` red → look at `newsradar es status` and the node log (disk full,
 node down). The other tasks only touch their own files and are safe to clear and re-run.
@@ -95,9 +97,19 @@ def newsradar_maintenance() -> None:
             print(f"removed {removed}; left {state.counts()}")
         return removed
 
+    @task
+    def failures_compaction() -> int:
+        from index.failures import FailureStore
+
+        store = FailureStore(get_settings())
+        folded = store.compact()
+        print(f"folded {folded} failure journal files; {len(store.load())} entries pending")
+        return folded
+
     index_health() >> template_check()
     staging_cleanup()
     seen_compaction()
+    failures_compaction()
 
 
 newsradar_maintenance()

@@ -102,12 +102,17 @@ def newsradar_process() -> None:
             "batch": path,
             "indexed": report.indexed,
             "failed": len(report.failed),
+            "quarantined": report.quarantined,
             "per_language": dict(report.by_lang),
         }
         get_current_context()["outlet_events"][INDEXED_ARTICLES].extra = summary
         print(summary)
-        if report.failed:
-            raise RuntimeError(f"{len(report.failed)} documents were rejected (listed above, kept for retry)")
+        # Documents rejected for good are quarantined (`newsradar index failures`): they must not hold
+        # back the rest of the batch or its alerts. Anything else (node down, 429) fails the task, so
+        # Airflow retries it; the kept documents go out with that retry.
+        retryable = len(report.failed) - report.quarantined
+        if retryable:
+            raise RuntimeError(f"{retryable} documents could not be indexed (listed above, kept for retry)")
         return summary
 
     path: Any = collect()  # an XComArg: the batch path, resolved when each task runs

@@ -45,6 +45,7 @@ class IndexReport:
     indexed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason); kept for retry
     resubmitted: int = 0  # pending failures of earlier runs sent again
+    quarantined: int = 0  # failures kept but no longer re-sent by every run (rejected for good)
     stories_updated: int = 0  # documents whose story fields changed
     by_lang: Counter[str] = field(default_factory=Counter)
 
@@ -210,28 +211,41 @@ def index_documents(
     max_attempts: int = 5,
     initial_backoff: float = 0.5,
     retry_pending: bool = True,
+    include_quarantined: bool = False,
 ) -> IndexReport:
     """Index documents (see `to_document`) under their `id`, then re-submit pending failures of
-    earlier runs that no fresher version replaced, then bring story fields up to date."""
+    earlier runs that no fresher version replaced (quarantined ones only with ``include_quarantined``),
+    then bring story fields up to date.
+
+    ``indexed_at`` is the moment a document actually lands: a document kept for retry and indexed
+    later counts as new then, so alert evaluation (which looks at what was indexed since its
+    watermark) sees it once; the outbox's deterministic ids keep a re-indexed story from alerting twice.
+    """
     alias = ensure_articles_index(client, settings)
     store = FailureStore(settings)
     pending = store.load()
+    changes: dict[str, dict[str, Any] | None] = {}  # what this run adds to the failure journal
     report = IndexReport()
     seen: set[str] = set()
     stories: set[str] = set()
 
     unreachable: list[str] = []  # set once the node stopped answering: the rest fails fast
 
-    def keep_all(chunk: list[dict[str, Any]], reason: str) -> None:
-        for doc in chunk:
-            report.failed.append((doc["id"], reason))
-            pending[doc["id"]] = failure_entry(doc, reason, 503, pending.get(doc["id"]))
+    def fail(doc: dict[str, Any], reason: str, status: int) -> None:
+        entry = failure_entry(doc, reason, status, pending.get(doc["id"]))
+        pending[doc["id"]] = changes[doc["id"]] = entry
+        report.failed.append((doc["id"], reason))
+        report.quarantined += int(entry["quarantined"])
+
+    def resolve(key: str) -> None:
+        if pending.pop(key, None) is not None or key in changes:
+            changes[key] = None
 
     vector_spaces: dict[tuple[str, int], str] = {}  # (model, dim) -> "" if the index takes it, else why not
 
     def refuse_other_models(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One index, one vector space: documents whose vectors come from another model (or size)
-        than the index holds are failed and kept for retry, never mixed in."""
+        than the index holds are failed and kept, never mixed in."""
         kept = []
         for doc in chunk:
             space = (doc["embedding_model"], doc["embedding_dim"]) if doc.get("embedding") else None
@@ -242,15 +256,15 @@ def index_documents(
                 except EmbeddingModelMismatch as error:
                     vector_spaces[space] = str(error)
             if space is not None and vector_spaces[space]:
-                report.failed.append((doc["id"], vector_spaces[space]))
-                pending[doc["id"]] = failure_entry(doc, vector_spaces[space], 400, pending.get(doc["id"]))
+                fail(doc, vector_spaces[space], 400)
             else:
                 kept.append(doc)
         return kept
 
     def run(chunk: list[dict[str, Any]]) -> None:
         if unreachable:
-            keep_all(chunk, unreachable[0])
+            for doc in chunk:
+                fail(doc, unreachable[0], 503)
             return
         chunk = refuse_other_models(chunk)
         if not chunk:
@@ -259,9 +273,12 @@ def index_documents(
         existing = _mget(client, alias, ids, max_attempts=max_attempts, initial_backoff=initial_backoff)
         if isinstance(existing, str):
             unreachable.append(existing)
-            keep_all(chunk, existing)
+            for doc in chunk:
+                fail(doc, existing, 503)
             return
+        now = datetime.now(UTC).isoformat()
         for doc, old in zip(chunk, existing, strict=True):
+            doc["indexed_at"] = now
             if old.get("found"):
                 before = old["_source"]
                 if before.get("story_id"):
@@ -273,12 +290,11 @@ def index_documents(
             body = action["body"]
             report.indexed += 1
             report.by_lang[body.get("lang") or "unknown"] += 1
-            pending.pop(action["id"], None)
+            resolve(action["id"])
             if body.get("story_id"):
                 stories.add(body["story_id"])
         for action, reason, status in outcome.failed:
-            report.failed.append((action["id"], reason))
-            pending[action["id"]] = failure_entry(action["body"], reason, status, pending.get(action["id"]))
+            fail(action["body"], reason, status)
         if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
             unreachable.append(outcome.failed[0][1])
 
@@ -289,17 +305,21 @@ def index_documents(
         if retry_pending:
             leftovers = [
                 entry["document"]
-                for key, entry in pending.items()
-                if key not in seen and entry.get("kind", "document") == "document"
+                for key, entry in list(pending.items())
+                if key not in seen
+                and entry.get("kind", "document") == "document"
+                and (include_quarantined or not entry.get("quarantined"))
             ]
             report.resubmitted = len(leftovers)
             for chunk in _chunks(leftovers, chunk_size):
                 run(chunk)
             for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
-                stories.add(pending.pop(key)["story_id"])
+                stories.add(pending[key]["story_id"])
+                resolve(key)
         if unreachable:  # story facts are recomputed when the kept documents are retried
             for story_id in sorted(stories):
-                pending[f"story:{story_id}"] = story_failure(story_id, unreachable[0])
+                entry = story_failure(story_id, unreachable[0])
+                pending[entry["id"]] = changes[entry["id"]] = entry
             return report
         client.indices.refresh(index=alias)
         updated, story_failures = refresh_stories(
@@ -308,9 +328,10 @@ def index_documents(
         report.stories_updated = updated
         for story_id, reason in story_failures:
             report.failed.append((f"story:{story_id}", reason))
-            pending[f"story:{story_id}"] = story_failure(story_id, reason)
+            entry = story_failure(story_id, reason)
+            pending[entry["id"]] = changes[entry["id"]] = entry
     finally:
-        store.save(pending)
+        store.record(changes)
     if report.stories_updated:
         client.indices.refresh(index=alias)
     return report
@@ -417,7 +438,13 @@ def refresh_stories(
 def retry_failed(
     client: Elasticsearch, settings: Settings, *, max_attempts: int = 5, initial_backoff: float = 0.5
 ) -> IndexReport:
-    """Re-submit every pending failure (documents and story refreshes) now."""
+    """Re-submit every pending failure now (documents, quarantined ones included, and story refreshes)."""
     return index_documents(
-        client, settings, [], max_attempts=max_attempts, initial_backoff=initial_backoff, retry_pending=True
+        client,
+        settings,
+        [],
+        max_attempts=max_attempts,
+        initial_backoff=initial_backoff,
+        retry_pending=True,
+        include_quarantined=True,
     )

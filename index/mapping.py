@@ -26,8 +26,9 @@ from newsradar.settings import Settings
 
 # Revision of the mapping below; bump it with every change to `articles_mapping` so
 # `newsradar index status` can tell that the live index needs `newsradar index migrate`.
-MAPPING_VERSION = 2
+MAPPING_VERSION = 3
 EMBEDDING_DIM = 384
+KEYWORD_MAX_CHARS = 4096  # at most 4 bytes a character: well under the 32,766-byte term limit
 INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
 
 
@@ -73,7 +74,9 @@ def language_subfields(caps: Capabilities) -> list[str]:
 
 def articles_mapping(caps: Capabilities) -> dict[str, Any]:
     text = _text_field(caps)
-    keyword: dict[str, Any] = {"type": "keyword"}
+    # A keyword value over Lucene's 32 KB term limit rejects the whole document (a 40 KB "author"
+    # scraped by accident): longer values are stored but not indexed instead.
+    keyword: dict[str, Any] = {"type": "keyword", "ignore_above": KEYWORD_MAX_CHARS}
     date: dict[str, Any] = {"type": "date"}
     return {
         "dynamic": "strict",

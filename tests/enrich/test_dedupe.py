@@ -7,12 +7,13 @@ import itertools
 import json
 import random
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
+from dedupekit import FIXTURES, load
 from typer.testing import CliRunner
 
 from enrich.dedupe import (
@@ -30,31 +31,10 @@ from enrich.dedupe import (
 from enrich.embed import get_embedder
 from enrich.numbers import extract_numbers
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dedupe"
 SAMPLE_SITE = Path(__file__).resolve().parents[2] / "stack" / "sample_site"
 # Measured on the sample site (25 articles, 9 stories): pairwise precision 1.00, recall 1.00.
 SAMPLE_FLOOR_PRECISION = 0.9
 SAMPLE_FLOOR_RECALL = 0.9
-
-
-def load(name: str) -> list[ArticleInput]:
-    items = []
-    for line in (FIXTURES / name).read_text("utf-8").splitlines():
-        row = json.loads(line)
-        items.append(
-            ArticleInput(
-                id=row["id"],
-                title=row["title"],
-                text=row["text"],
-                url=row["url"],
-                lang=row["lang"],
-                source=row["source"],
-                published=datetime.fromisoformat(row["published"]),
-            )
-        )
-    embedder = get_embedder()
-    fill_vectors(items, embedder.passages, embedder.name)
-    return items
 
 
 def by_id(records: list[Record]) -> dict[str, Record]:

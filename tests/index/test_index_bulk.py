@@ -30,7 +30,7 @@ def scoped(es: Elasticsearch, settings: Settings, request: pytest.FixtureRequest
     mine = settings.model_copy(update={"index_prefix": f"{settings.index_prefix}-bulk-{name}"})
     yield mine
     drop_articles(es, mine)
-    FailureStore(mine).save({})
+    FailureStore(mine).clear()
 
 
 def _vector(seed: int, dim: int = EMBEDDING_DIM) -> list[float]:
@@ -83,11 +83,15 @@ def test_document_failures_are_reported_kept_and_retried(es: Elasticsearch, scop
     pending = FailureStore(scoped).load()
     assert set(pending) == {broken.id}
     assert pending[broken.id]["document"]["title"] == broken.title  # the whole document is kept
-    assert pending[broken.id]["attempts"] == 1
+    assert pending[broken.id]["attempts"] == 1 and pending[broken.id]["quarantined"]
+    assert report.quarantined == 1
 
-    # A run without the broken article re-submits it: still broken, still kept, attempt counted.
-    later = index_articles(es, scoped, [])
-    assert later.resubmitted == 1 and [d for d, _ in later.failed] == [broken.id]
+    # Rejected for good: later runs do not re-send it (it would fail every one of them) ...
+    later = index_articles(es, scoped, articles[:1])
+    assert later.resubmitted == 0 and not later.failed
+    # ... until an operator retries: still broken, still kept, attempt counted.
+    retried = retry_failed(es, scoped)
+    assert retried.resubmitted == 1 and [d for d, _ in retried.failed] == [broken.id]
     assert FailureStore(scoped).load()[broken.id]["attempts"] == 2
 
     # The fixed article (same id) supersedes the pending one; the store empties.
@@ -110,8 +114,10 @@ def test_strict_mapping_violation_fixed_in_the_store_then_retried(
     entries = store.load()
     assert entries[bad["id"]]["status"] == 400
 
+    assert entries[bad["id"]]["quarantined"]  # rejected for good: no longer re-sent by every run
+    assert index_documents(es, scoped, []).resubmitted == 0
     entries[bad["id"]]["document"].pop("sentiment")  # an operator fixes the document in place
-    store.save(entries)
+    store.record({bad["id"]: entries[bad["id"]]})
     retried = retry_failed(es, scoped)
     assert retried.indexed == 1 and not retried.failed
     assert store.load() == {}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import typer
+from dedupekit import FIXTURES, load
 from elasticsearch import Elasticsearch
-from test_dedupe import FIXTURES, load
 from typer.testing import CliRunner
 
 from enrich.dedupe import ArticleInput, MemoryState, Record, StoryAssigner
