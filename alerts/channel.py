@@ -37,6 +37,16 @@ class DeliveryError(Exception):
         self.ambiguous = ambiguous
 
 
+class PartialDelivery(Exception):
+    """Accepted for some targets, refused for others (an SMTP server refusing some recipients):
+    the entry counts as sent, and the ``refused`` targets are retried on their own."""
+
+    def __init__(self, receipt: str, refused: list[str], reason: str) -> None:
+        super().__init__(reason)
+        self.receipt = receipt
+        self.refused = refused
+
+
 class Destination(NamedTuple):
     """One outbox entry's address: a stable key within the alert, the channel, and its targets."""
 

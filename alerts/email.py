@@ -15,7 +15,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from alerts.channel import Channel, Delivery, DeliveryError, Destination
+from alerts.channel import Channel, Delivery, DeliveryError, Destination, PartialDelivery
 from alerts.message import Message, StorySummary
 from newsradar.settings import Settings
 
@@ -182,8 +182,10 @@ class EmailChannel(Channel):
                 f"SMTP {cfg.smtp_host}:{cfg.smtp_port}: {type(error).__name__}: {error}"
             ) from error
         if refused:
-            # Accepted for some recipients: resending would duplicate for the others, so report it.
-            return f"{mail['Message-ID']} (refused: {', '.join(sorted(refused))})"
+            # Accepted for some recipients: resending would duplicate for the others, so only the
+            # refused ones are tried again.
+            reasons = "; ".join(f"{rcpt}: {code} {msg!r}" for rcpt, (code, msg) in sorted(refused.items()))
+            raise PartialDelivery(str(mail["Message-ID"]), sorted(refused), f"SMTP refused {reasons}")
         return str(mail["Message-ID"])
 
     def preview(self, message: Message) -> str:

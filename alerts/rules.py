@@ -110,6 +110,8 @@ class Rule(BaseModel):
     def _consistent(self) -> Rule:
         if not (self.query.strip() or self.event_types or self.entities or self.sources):
             raise ValueError("a rule needs a query, event_types, entities or sources (else it matches all)")
+        if self.enabled and not (self.channels.email or self.channels.slack):
+            raise ValueError("an enabled rule needs channels.email or channels.slack: it would alert nobody")
         if self.mode == "digest" and self.schedule is None:
             self.schedule = Schedule()
         return self

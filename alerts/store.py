@@ -29,8 +29,19 @@ def ensure_rules_index(client: Elasticsearch, settings: Settings) -> str:
     return ensure_index(client, rules_index(settings), RULES_MAPPING)
 
 
+class RuleConflict(ValueError):
+    """A saved rule may not take the name of a rule file: the file would win and the saved rule
+    would never run."""
+
+
 def save_rule(client: Elasticsearch, settings: Settings, rule: Rule) -> None:
-    """Create or replace the saved rule with this name (the name is the document id)."""
+    """Create or replace the saved rule with this name (the name is the document id); RuleConflict
+    when a rule file defines the name already."""
+    if settings.rules_dir.exists():
+        files, _ = load_rule_dir(settings.rules_dir)
+        clash = next((str(path) for existing, path in files if existing.name == rule.name), None)
+        if clash is not None:
+            raise RuleConflict(f"rule {rule.name!r} is defined in {clash}; save it under another name")
     index = ensure_rules_index(client, settings)
     client.index(
         index=index,

@@ -95,11 +95,18 @@ def index_articles(client: Elasticsearch, settings: Settings, docs: list[dict[st
 class MailSink:
     """A real SMTP server on 127.0.0.1 that keeps every message it receives, parsed."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, refuse: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse = set(refuse)  # recipients answered with 550, as a server does for unknown ones
         self._controller: Controller | None = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such recipient"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -121,18 +128,22 @@ class MailSink:
 
 class WebhookServer:
     """A real HTTP server receiving webhook posts; ``script`` lists the answers to give in order
-    (status, headers), then 200 for everything after."""
+    (status, headers) or (status, headers, seconds to wait before answering), then 200 for
+    everything after."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[float, str, Any]] = []
-        self.script: list[tuple[int, dict[str, str]]] = []
+        self.script: list[tuple[int, dict[str, str]] | tuple[int, dict[str, str], float]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 server.requests.append((time.monotonic(), self.path, json.loads(body or b"null")))
-                status, headers = server.script.pop(0) if server.script else (200, {})
+                answer = server.script.pop(0) if server.script else (200, {})
+                status, headers = answer[0], answer[1]
+                if len(answer) > 2:
+                    time.sleep(answer[2])  # type: ignore[misc]
                 payload = b"ok" if status == 200 else b"error"
                 self.send_response(status)
                 for name, value in headers.items():

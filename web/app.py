@@ -332,10 +332,13 @@ def create_app(
 
     def store(rule: Any) -> None:
         try:
-            from alerts.store import save_rule
+            from alerts.store import RuleConflict, save_rule
         except ImportError as error:
             raise HTTPException(503, "alert rules cannot be stored on this installation") from error
-        save_rule(es, settings, rule)
+        try:
+            save_rule(es, settings, rule)
+        except RuleConflict as error:
+            raise HTTPException(409, str(error)) from error
 
     @app.post("/rules", response_class=HTMLResponse)
     def save_search(

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alertkit import isolated, token
 
 from alerts.rules import QuietHours, Rule, Schedule, load_rule_dir, load_rule_file
-from alerts.store import load_rules, save_rule
+from alerts.store import RuleConflict, load_rules, save_rule
 from alerts.timing import last_due, quiet_until
 from index.mapping import rules_index
 from newsradar.dates import parse_duration
@@ -62,7 +63,9 @@ def test_rule_without_any_filter_is_rejected(tmp_path: Path) -> None:
 def test_list_file_reports_position(tmp_path: Path) -> None:
     path = tmp_path / "many.yaml"
     path.write_text(
-        "rules:\n  - {name: a, owner: t, query: x}\n  - {name: b, owner: t, query: x, mode: x}\n", "utf-8"
+        "rules:\n  - {name: a, owner: t, query: x, channels: {slack: [desk]}}\n"
+        "  - {name: b, owner: t, query: x, mode: x, channels: {slack: [desk]}}\n",
+        "utf-8",
     )
     rules, problems = load_rule_file(path)
     assert [r.name for r in rules] == ["a"]
@@ -75,7 +78,8 @@ def test_saved_rules_merge_with_files_and_are_revalidated(es, settings: Settings
     tok = token()
     saved = Rule(name=f"saved-{tok}", owner="analyst", query="Qwen release", channels={"slack": ["china"]})
     save_rule(es, cfg, saved)
-    save_rule(es, cfg, Rule(name="good", owner="analyst", query="dup"))  # clashes with the file
+    # saved while no rule file used the name; the file came later: the file wins, the clash is reported
+    save_rule(es, cfg, Rule(name="good", owner="analyst", query="dup", channels={"slack": ["x"]}))
     # a saved rule that no longer fits the schema (written by an older version)
     es.index(
         index=rules_index(cfg),
@@ -90,6 +94,25 @@ def test_saved_rules_merge_with_files_and_are_revalidated(es, settings: Settings
     problems = {(p.source, p.field) for p in ruleset.problems}
     assert (f"{rules_index(cfg)}/old", "mode") in problems
     assert (rules_index(cfg), "name") in problems
+
+
+def test_a_rule_that_would_alert_nobody_is_invalid(tmp_path: Path) -> None:
+    """Before: a rule without channels validated, matched stories and outboxed nothing, silently."""
+    path = tmp_path / "silent.yaml"
+    path.write_text("name: silent\nowner: t\nquery: qwen\n", "utf-8")
+    rules, problems = load_rule_file(path)
+    assert rules == [] and "alert nobody" in problems[0].reason
+    path.write_text("name: silent\nowner: t\nquery: qwen\nenabled: false\n", "utf-8")
+    assert [r.name for r in load_rule_file(path)[0]] == ["silent"]  # a disabled draft may wait for one
+
+
+def test_a_saved_rule_may_not_take_a_file_rules_name(es, settings: Settings, tmp_path: Path) -> None:
+    """Before: the UI accepted it, and the file rule of that name won forever: the saved rule never ran."""
+    (tmp_path / "good.yaml").write_text(GOOD, "utf-8")
+    cfg = isolated(settings, rules_dir=tmp_path)
+    with pytest.raises(RuleConflict, match=r"good.yaml"):
+        save_rule(es, cfg, Rule(name="good", owner="analyst", query="dup", channels={"slack": ["x"]}))
+    assert load_rules(es, cfg).get("good").query == "nvidia"  # type: ignore[union-attr]
 
 
 def test_digest_periods_and_quiet_hours() -> None:

@@ -9,6 +9,7 @@ send and record) are in tests/test_alert_delivery.py.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,110 @@ def test_outage_longer_than_the_retry_budget_is_kept_and_retried_once(
     assert _marker_counts(texts, markers) == Counter({m: 1 for m in markers})
     assert {e["status"] for e in _outbox(es, cfg) if not e["operator"]} == {"sent"}
     assert len(hook.requests) == len(failed)  # one notice per failed entry, never repeated
+
+
+def test_a_long_run_keeps_its_later_claims(
+    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose sends are slow claims its later entries later: a run starting meanwhile must not
+    take them for stale. Before: every claim carried the run's start time, the second run re-claimed
+    the first run's fresh claims once the lease (counted from that start) had run out, and posted
+    them again."""
+    tok = token()
+    cfg = isolated(settings, alerts_sending_lease_s=3.0, slack_max_retries=0)
+    monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", hook.url())
+    hook.script = [(200, {}, 2.0)] * STORIES  # each post takes two seconds
+    markers = _stories(es, cfg, tok)
+    rules = _rules(tok, email=False, slack=True)
+    start = {"rules": rules, "now": datetime.now(UTC)}
+    first = threading.Thread(target=run_once, args=(es, cfg), kwargs=start)
+    first.start()
+    time.sleep(4.5)  # the first run is at its third entry, claimed ~4 s after it started
+    run_once(es, cfg, rules=rules, now=datetime.now(UTC))
+    first.join(timeout=60)
+    posts = [str(payload) for _, _, payload in hook.requests]
+    assert _marker_counts(posts, markers) == Counter({m: 1 for m in markers})
+    assert [e["status"] for e in _outbox(es, cfg)] == ["sent"] * STORIES
+
+
+def test_a_late_failure_never_resurrects_a_sent_entry(
+    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run A's send hangs past its lease; run B takes the entry over and delivers it; then A's send
+    fails. Before: A's unconditional write put the entry back to pending and a third run posted it
+    again. Now A's write is conditional on its claim and is dropped."""
+    tok = token()
+    cfg = isolated(settings, alerts_sending_lease_s=1.0, slack_max_retries=0, slack_timeout=10.0)
+    monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", hook.url())
+    index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
+    rules = _rules(tok, email=False, slack=True)
+    hook.script = [(500, {}, 3.0)]  # A's post: slow, then a server error; B's post: 200
+    results: dict[str, Any] = {}
+    slow = threading.Thread(
+        target=lambda: results.update(a=run_once(es, cfg, rules=rules, now=datetime.now(UTC)))
+    )
+    slow.start()
+    time.sleep(1.8)
+    results["b"] = run_once(es, cfg, rules=rules, now=datetime.now(UTC))
+    slow.join(timeout=60)
+    assert results["b"].delivery.sent == 1
+    assert results["a"].delivery.lost_claims == 1 and results["a"].delivery.retrying == 0
+    [entry] = _outbox(es, cfg)
+    assert entry["status"] == "sent"
+    run_once(es, cfg, rules=rules, now=datetime.now(UTC) + timedelta(hours=1))
+    assert len(hook.requests) == 2  # A's and B's, never a third
+
+
+def test_a_slack_timeout_is_recorded_as_maybe_sent_and_never_reposted(
+    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read timeout after the post went out may mean Slack posted it (incoming webhooks have no
+    idempotency key). Before: it was retried like a refused connection, posting the alert twice."""
+    tok = token()
+    cfg = isolated(settings, slack_timeout=0.5, slack_max_retries=3, operator_email="ops@example.org",
+                   smtp_port=free_port())
+    monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", hook.url())
+    index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
+    rules = _rules(tok, email=False, slack=True)
+    hook.script = [(200, {}, 2.0)]  # answers after the client gave up
+    sink = MailSink(cfg.smtp_port).start()
+    try:
+        report = run_once(es, cfg, rules=rules, now=datetime.now(UTC))
+        assert report.delivery.unconfirmed == 1 and report.delivery.retrying == 0
+        for hours in (1, 2, 5):
+            run_once(es, cfg, rules=rules, now=datetime.now(UTC) + timedelta(hours=hours))
+    finally:
+        sink.stop()
+    assert len(hook.requests) == 1  # posted once, never re-posted blindly
+    entry = next(e for e in _outbox(es, cfg) if not e["operator"])
+    assert entry["status"] == "unconfirmed" and "may have received it" in entry["last_error"]
+    assert len(sink.messages) == 1 and entry["doc_id"] in sink.messages[0].get_body(("plain",)).get_content()
+
+
+def test_a_refused_recipient_is_retried_alone_and_reported(es: Elasticsearch, settings: Settings) -> None:
+    """The SMTP server takes the mail for one recipient and refuses another. Before: the entry was
+    marked sent and the refused recipient never heard of the alert."""
+    port = free_port()
+    tok = token()
+    cfg = isolated(settings, smtp_port=port, alerts_max_attempts=2, operator_email="ops@example.org")
+    index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
+    rule = Rule.model_validate({
+        "name": f"r-{tok}", "owner": "t", "query": tok,
+        "channels": {"email": ["desk@example.org", "gone@example.org"]},
+    })
+    sink = MailSink(port, refuse=("gone@example.org",)).start()
+    try:
+        t0 = datetime.now(UTC)
+        first = run_once(es, cfg, rules=RuleSet(rules=[rule]), now=t0)
+        assert first.delivery.sent == 1 and first.delivery.partial == 1
+        for minutes in (5, 30, 120):
+            run_once(es, cfg, rules=RuleSet(rules=[rule]), now=t0 + timedelta(minutes=minutes))
+    finally:
+        sink.stop()
+    entries = {e["destination"]: e for e in _outbox(es, cfg) if not e["operator"]}
+    assert entries["email"]["status"] == "sent"
+    assert entries["email:rest"]["target"] == ["gone@example.org"]
+    assert entries["email:rest"]["status"] == "failed"  # retried alone, then given up
+    delivered = [to for _, tos in sink.envelopes for to in tos]
+    assert delivered.count("desk@example.org") == 1  # never re-sent to whoever had it
+    assert delivered.count("ops@example.org") == 1  # the operator heard of the refused recipient

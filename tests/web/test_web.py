@@ -178,10 +178,22 @@ def test_saved_search_creates_an_alert_rule(
     assert saved.status_code == 201 and "chips-zh" in saved.text
     invalid = httpx.post(f"{admin_base}/rules", data={**form, "name": "Bad Name!", "admin_token": TOKEN})
     assert invalid.status_code == 400 and "name" in invalid.json()["detail"]
+    nobody = httpx.post(f"{admin_base}/rules", data={**form, "email": "", "admin_token": TOKEN})
+    assert nobody.status_code == 400 and "alert nobody" in nobody.json()["detail"]
+    # A name a rule file already uses would never run (the file wins): refused, not silently shadowed.
+    clash = {**form, "name": "nvidia-ai-chips", "admin_token": TOKEN}
+    shadowed = httpx.post(f"{admin_base}/rules", data=clash)
+    assert shadowed.status_code == 409 and "rules/nvidia-ai-chips.yaml" in shadowed.json()["detail"]
     via_api = httpx.post(
         f"{admin_base}/api/rules",
         headers={"Authorization": f"Bearer {TOKEN}"},
-        json={"name": "qwen-all", "owner": "bo", "query": "qwen", "languages": ["de"]},
+        json={
+            "name": "qwen-all",
+            "owner": "bo",
+            "query": "qwen",
+            "languages": ["de"],
+            "channels": {"slack": ["china-desk"]},
+        },
     )
     assert via_api.status_code == 201
     rules, problems = load_stored_rules(es, web_settings)
