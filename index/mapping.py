@@ -29,7 +29,11 @@ from newsradar.settings import Settings
 MAPPING_VERSION = 3
 EMBEDDING_DIM = 384
 KEYWORD_MAX_CHARS = 4096  # at most 4 bytes a character: well under the 32,766-byte term limit
-INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+# One replica as soon as the cluster has a second node (production's three), none on a single node
+# (which could never place it and would stay yellow): articles, stories, outbox and alert state
+# survive the loss of a node.
+REPLICAS: dict[str, Any] = {"auto_expand_replicas": "0-1"}
+INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, **REPLICAS, "refresh_interval": "1s"}
 
 
 def articles_alias(settings: Settings) -> str:
@@ -230,7 +234,7 @@ def ensure_same_model(client: Elasticsearch, index: str, name: str, dim: int) ->
 _KEYWORD: dict[str, Any] = {"type": "keyword"}
 _DATE: dict[str, Any] = {"type": "date"}
 _STORED_ONLY: dict[str, Any] = {"type": "keyword", "index": False, "doc_values": False}
-_STATE_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+_STATE_SETTINGS: dict[str, Any] = {"number_of_shards": 1, **REPLICAS, "refresh_interval": "1s"}
 
 
 def dedupe_index(settings: Settings) -> str:

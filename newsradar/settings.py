@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     # Elasticsearch
     es_url: str = "http://127.0.0.1:9200"
+    # Other nodes of the same cluster as host:port, comma-separated: the client uses es_url's scheme
+    # and credentials with each (e.g. "es01:9200,es02:9200,es03:9200"). Empty: es_url alone.
+    es_nodes: str = ""
     es_version: str = "9.5.4"
     es_fallback_versions: list[str] = Field(default_factory=lambda: ["9.5.3", "9.5.2", "9.5.0"])
     es_heap: str = "1g"
@@ -205,6 +208,16 @@ class Settings(BaseSettings):
         """Like pydantic's, with passwords in URLs hidden as SecretStr values are."""
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if isinstance(value, str) and "@" in value else value
+
+    @property
+    def es_hosts(self) -> list[str]:
+        """Every node URL the client may use: es_url, or es_url's scheme and credentials on each node."""
+        nodes = [node.strip() for node in self.es_nodes.split(",") if node.strip()]
+        if not nodes:
+            return [self.es_url]
+        parts = urlsplit(self.es_url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        return [parts._replace(netloc=f"{userinfo}@{node}" if userinfo else node).geturl() for node in nodes]
 
     def index_name(self, name: str) -> str:
         """Every index and alias carries the prefix, so tests and evaluations never touch a user's data."""

@@ -6,13 +6,14 @@
 #
 # Runs as root inside the Elasticsearch image (it carries elasticsearch-certutil, curl and unzip).
 # Env: ES_NODES (space-separated node names), ELASTIC_PASSWORD, KIBANA_PASSWORD,
-# NEWSRADAR_ES_PASSWORD, NEWSRADAR_INDEX_PREFIX, ES_CERT_EXTRA_DNS (optional extra host names).
+# NEWSRADAR_ES_PASSWORD, NEWSRADAR_WEB_ES_PASSWORD, KIBANA_ENCRYPTION_KEY, NEWSRADAR_INDEX_PREFIX,
+# ES_CERT_EXTRA_DNS (optional extra host names).
 set -euo pipefail
 
 fail() { echo "setup: $*" >&2; exit 1; }
 
 : "${ES_NODES:?ES_NODES must name the nodes, e.g. \"es01 es02 es03\"}"
-for name in ELASTIC_PASSWORD KIBANA_PASSWORD NEWSRADAR_ES_PASSWORD; do
+for name in ELASTIC_PASSWORD KIBANA_PASSWORD NEWSRADAR_ES_PASSWORD NEWSRADAR_WEB_ES_PASSWORD; do
   value=${!name:-}
   [ -n "$value" ] || fail "set $name in docker/.env (see docker/.env.example)"
   [[ "$value" != CHANGE-ME* ]] || fail "replace the CHANGE-ME placeholder of $name in docker/.env"
@@ -21,6 +22,10 @@ for name in ELASTIC_PASSWORD KIBANA_PASSWORD NEWSRADAR_ES_PASSWORD; do
   [[ "$value" =~ ^[A-Za-z0-9._~-]{12,}$ ]] \
     || fail "$name must be at least 12 characters of A-Z a-z 0-9 . _ ~ - (it is used inside a URL)"
 done
+key=${KIBANA_ENCRYPTION_KEY:-}
+[ -n "$key" ] || fail "set KIBANA_ENCRYPTION_KEY in docker/.env (see docker/.env.example)"
+[[ "$key" != *CHANGE-ME* ]] || fail "replace the CHANGE-ME placeholder of KIBANA_ENCRYPTION_KEY in docker/.env"
+[ "${#key}" -ge 32 ] || fail "KIBANA_ENCRYPTION_KEY must be at least 32 characters"
 prefix=${NEWSRADAR_INDEX_PREFIX:-newsradar}
 [[ "$prefix" =~ ^[a-z0-9][a-z0-9._-]*$ ]] || fail "NEWSRADAR_INDEX_PREFIX must be lower case: $prefix"
 
@@ -77,4 +82,15 @@ until es PUT /_security/role/newsradar_app "$role" | grep -q '"created"'; do sle
 user="{\"password\":\"$NEWSRADAR_ES_PASSWORD\",\"roles\":[\"newsradar_app\"],
        \"full_name\":\"newsradar pipeline and web UI\"}"
 until es PUT /_security/user/newsradar "$user" | grep -q '"created"'; do sleep 5; done
+
+# The web UI reads; the only thing it writes is a saved search (an alert rule) when an admin token is
+# set, so its role can read every newsradar index and write the rules index alone.
+echo "Creating role newsradar_web (read $prefix-*, write $prefix-rules) and user newsradar_web"
+role="{\"cluster\":[\"monitor\"],
+       \"indices\":[{\"names\":[\"$prefix-*\"],\"privileges\":[\"read\",\"view_index_metadata\"]},
+                    {\"names\":[\"$prefix-rules\"],\"privileges\":[\"create_index\",\"write\"]}]}"
+until es PUT /_security/role/newsradar_web "$role" | grep -q '"created"'; do sleep 5; done
+user="{\"password\":\"$NEWSRADAR_WEB_ES_PASSWORD\",\"roles\":[\"newsradar_web\"],
+       \"full_name\":\"newsradar web UI (read-only but for saved searches)\"}"
+until es PUT /_security/user/newsradar_web "$user" | grep -q '"created"'; do sleep 5; done
 echo "All done"

@@ -181,3 +181,23 @@ def test_index_cli_status_and_migrate(
         assert es.count(index=articles_alias(scoped))["count"] == 5
     finally:
         get_settings.cache_clear()
+
+
+def test_every_index_gets_a_replica_once_the_cluster_has_a_second_node(
+    es: Elasticsearch, scoped: Settings
+) -> None:
+    """Before: articles, stories, outbox and alert state were created with no replica, also on the
+    three-node production cluster, so one lost node lost them. `auto_expand_replicas: 0-1` gives one
+    replica wherever a second node exists and none on this single node (which stays green)."""
+    from alerts.state import ensure_state_indices
+    from index.stories import EsState
+
+    ensure_articles_index(es, scoped)
+    EsState(es, scoped)
+    ensure_state_indices(es, scoped)
+    names = es.indices.get(index=f"{scoped.index_prefix}-*")
+    assert {n.rsplit("-", 1)[-1] for n in names} >= {"v1", "dedupe", "stories", "alerts", "state"}
+    for name, body in names.items():
+        assert body["settings"]["index"]["auto_expand_replicas"] == "0-1", name
+    health = es.cluster.health(index=f"{scoped.index_prefix}-*", wait_for_status="green", timeout="10s")
+    assert health["status"] == "green"

@@ -203,6 +203,8 @@ def test_setup_script_refuses_placeholders_and_bad_passwords() -> None:
             "ELASTIC_PASSWORD": password,
             "KIBANA_PASSWORD": good,
             "NEWSRADAR_ES_PASSWORD": good,
+            "NEWSRADAR_WEB_ES_PASSWORD": good,
+            "KIBANA_ENCRYPTION_KEY": "k" * 32,
         }
         proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -298,8 +300,15 @@ def test_airflow_services_share_one_environment() -> None:
     for key, value in data["x-newsradar-env"].items():
         assert common[key] == value, f"Airflow environment lacks newsradar's {key}"
     airflow = {name: svc for name, svc in data["services"].items() if name.startswith("airflow-")}
-    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-worker-crawl", "airflow-worker-enrich"} <= set(airflow)
+    assert {
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker-crawl",
+        "airflow-worker-enrich",
+    } <= set(airflow)
     image = data["x-airflow-common"]["image"]
     for name, svc in airflow.items():
         assert svc["image"] == image, f"{name} runs another image"
@@ -368,11 +377,7 @@ def test_newsradar_variables_are_read_by_the_project() -> None:
     from newsradar.settings import Settings
 
     fields = {f"NEWSRADAR_{name.upper()}" for name in Settings.model_fields}
-    sources = "\n".join(
-        path.read_text()
-        for area in PRODUCT_FOLDERS
-        for path in (ROOT / area).rglob("*.py")
-    )
+    sources = "\n".join(path.read_text() for area in PRODUCT_FOLDERS for path in (ROOT / area).rglob("*.py"))
     keys = {key for svc in _services("compose.yml").values() for key in svc.get("environment") or {}}
     assert {"NEWSRADAR_ES_URL", "NEWSRADAR_ADMIN_TOKEN", "NEWSRADAR_TRANSLATION_BACKEND"} <= keys
     for key in sorted(keys):
@@ -501,3 +506,67 @@ def test_docker_compose_config(name: str) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_web_ui_gets_a_reader_and_no_channel_secrets() -> None:
+    """Before: the web container shared the pipeline's read-write user and every SMTP and Slack secret."""
+    web = _services("compose.yml")["newsradar-web"]["environment"]
+    assert web["NEWSRADAR_ES_URL"].startswith("https://newsradar_web:${NEWSRADAR_WEB_ES_PASSWORD:?")
+    leaked = [key for key in web if re.search(r"SMTP|SLACK|LIBRETRANSLATE|OPERATOR|STAGING", key)]
+    assert not leaked, f"the web UI sends nothing and needs none of {leaked}"
+    setup = (DOCKER / "elasticsearch" / "setup.sh").read_text()
+    role = setup[setup.index("/_security/role/newsradar_web") - 400 :]
+    assert '\\"read\\",\\"view_index_metadata\\"' in role and '\\"write\\"' in role and "-rules" in role
+    pipeline = _services("compose.yml")["airflow-worker-enrich"]["environment"]
+    assert pipeline["NEWSRADAR_ES_URL"].startswith("https://newsradar:")
+
+
+def test_clients_know_every_node_of_the_cluster() -> None:
+    from newsradar.settings import Settings
+
+    example = _env_example()
+    assert example["NEWSRADAR_ES_NODES"] == "es01:9200"
+    for service in ("newsradar-web", "airflow-worker-enrich", "airflow-scheduler"):
+        assert "NEWSRADAR_ES_NODES" in _services("compose.yml")[service]["environment"], service
+    cfg = Settings(es_url="https://newsradar:pw@es01:9200", es_nodes="es01:9200,es02:9200,es03:9200")
+    assert cfg.es_hosts == [f"https://newsradar:pw@es0{n}:9200" for n in (1, 2, 3)]
+    from index.client import get_client
+
+    assert len(get_client(cfg).transport.node_pool.all()) == 3
+
+
+def test_placeholders_are_refused_also_inside_urls_and_the_kibana_key(tmp_path: Path) -> None:
+    """Before: the Airflow set-up only refused values that *start* with CHANGE-ME, so a placeholder
+    inside the PostgreSQL or Redis URL passed, and the Elasticsearch set-up never looked at the
+    Kibana encryption key."""
+    init = _services("compose.yml")["airflow-init"]["command"][2]
+    check = init.split(" then ")[0] + " then exit 1; fi; exit 0"
+    env = {
+        "PATH": os.environ["PATH"],
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://airflow:CHANGE-ME-pg@postgres/airflow",
+    }
+    assert subprocess.run(["bash", "-c", check], env=env).returncode == 1
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "postgresql://airflow:Abcdefgh1234@postgres/airflow"
+    assert subprocess.run(["bash", "-c", check], env=env).returncode == 0
+    good = "Abcdefgh1234-x"
+    script = DOCKER / "elasticsearch" / "setup.sh"
+    base = {
+        "PATH": os.environ["PATH"],
+        "ES_NODES": "es01",
+        "ELASTIC_PASSWORD": good,
+        "KIBANA_PASSWORD": good,
+        "NEWSRADAR_ES_PASSWORD": good,
+        "NEWSRADAR_WEB_ES_PASSWORD": good,
+    }
+    for key, message in (
+        ("CHANGE-ME-kibana-encryption-key-of-32-chars-or-more", "placeholder of KIBANA_ENCRYPTION_KEY"),
+        ("too-short-key", "KIBANA_ENCRYPTION_KEY must be at least 32 characters"),
+    ):
+        proc = subprocess.run(
+            ["bash", str(script)],
+            env={**base, "KIBANA_ENCRYPTION_KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
