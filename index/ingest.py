@@ -94,7 +94,7 @@ def parse_record(data: dict[str, Any], warn: Callable[[str], None] = lambda _mes
     lang = data.get("lang")
     if lang is not None and lang not in ("de", "en", "zh", "other"):
         raise ValueError(f"lang {lang!r} is not one of de, en, zh, other")
-    record = dict(data)
+    record = {key: value for key, value in data.items() if value is not None}  # null = not given
     record["url"] = url
     record["title"] = " ".join(data["title"].split())[:MAX_TITLE_CHARS]
     record["source"] = data["source"].strip()[:MAX_NAME_CHARS]

@@ -2,6 +2,7 @@
 
 Each line is judged on its own: a line that is not JSON, or not an object, comes back as a bad line
 with its number and the reason, and reading goes on, so one broken record never hides the rest.
+Strings come back without characters no encoder takes (lone surrogates, control characters).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from newsradar.text import clean_strings
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ def read_records(lines: Iterable[str]) -> Iterator[Line]:
         if not isinstance(data, dict):
             yield Line(number, error=f"expected a JSON object, got {type(data).__name__}")
             continue
-        yield Line(number, record=data)
+        yield Line(number, record=clean_strings(data))  # type: ignore[arg-type]
 
 
 def dumps(record: dict[str, Any]) -> str:

@@ -21,3 +21,24 @@ def has_han(text: str) -> bool:
 
 def count_han(text: str) -> int:
     return len(HAN.findall(text))
+
+
+# Lone surrogates ("\ud800" in JSON is legal, as UTF-8 it is not) and control characters other than
+# tab and newline break encoders downstream (the embedding model's C code, JSON to Elasticsearch).
+_UNENCODABLE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """The text without characters no encoder takes (lone surrogates, control characters)."""
+    return _UNENCODABLE.sub("", text) if _UNENCODABLE.search(text) else text
+
+
+def clean_strings(value: object) -> object:
+    """``clean_text`` over every string inside JSON-like data (dicts, lists, strings)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_strings(item) for item in value]
+    return value

@@ -248,3 +248,40 @@ def test_ingest_cli_counts_and_bad_lines(
     rerun = _all(es, scoped)
     rerun.pop(article_id("https://a.test/1"))
     assert {key: doc["story_id"] for key, doc in rerun.items()} == stories  # re-run: same stories
+
+
+HOSTILE = [
+    {"title": "Big body", "url": "https://a.example/1", "source": "x", "text": "KI-Verbot " * 250_000},
+    {"title": "Huge author", "url": "https://a.example/2", "source": "x", "authors": ["a" * 40_000]},
+    "not json at all",
+    {"title": ["a", "list"], "url": "https://a.example/3", "source": "x"},
+    {"title": "t", "url": "javascript:alert(1)", "source": "x"},
+    {"title": "t", "url": "https://a.example/4", "source": "x", "published": {"a": 1}},
+    {"title": "t", "url": "https://a.example/5", "source": "x", "published": "16. März 2023", "lang": "de"},
+    {"title": "t", "url": "https://a.example/6", "source": "x", "lang": "xx"},
+    {"title": "t", "url": "https://a.example/7", "source": "x", "embedding": "nope"},
+    {"title": "t", "url": "https://a.example/8", "source": "x", "text": None, "id": 12345},
+    {"title": "\ud800 lone surrogate \x00 and NUL", "url": "https://a.example/9", "source": "x"},
+    [1, 2],
+    {"title": "t" * 100_000, "url": "https://a.example/" + "x" * 5_000, "source": "x"},
+]
+
+
+def test_ingest_survives_hostile_records(
+    es: Elasticsearch, scoped: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hostile line gets a message or is indexed; none stops the file, none is a traceback.
+    Before: a lone surrogate (legal in JSON) crashed the embedding of the whole batch."""
+    source = tmp_path / "hostile.jsonl"
+    source.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in HOSTILE) + "\n", "utf-8"
+    )
+    result = _ingest(["ingest", str(source), "--json"], scoped.index_prefix, monkeypatch)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    facts = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+    assert facts["read"] == len(HOSTILE) and facts["indexed"] == 6 and facts["bad_lines"] == 7
+    docs = _all(es, scoped)
+    assert len(str(docs[article_id("https://a.example/1")]["text"])) == 2_500_000
+    assert docs[article_id("https://a.example/9")]["title"] == "lone surrogate and NUL"
+    assert str(docs[article_id("https://a.example/5")]["published_at"]).startswith("2023-03-16")
