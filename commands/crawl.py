@@ -60,6 +60,39 @@ def sources_list(
         echo_err(f"{len(sources)} sources")
 
 
+@sources_app.command("schedule")
+def sources_schedule(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per source")] = False,
+) -> None:
+    """When each source is polled next, its current interval and its last poll's outcome."""
+    from crawlers.schedule import PollSchedule, policy_from
+    from crawlers.state import CrawlState
+    from newsradar.dates import utcnow
+
+    settings = get_settings()
+    with CrawlState(settings.crawl_state_path) as state:
+        polls = PollSchedule(state, policy_from(settings)).all()
+    if not polls:
+        echo_err("no source has been polled yet (the crawl DAG polls every due source each minute)")
+    now = utcnow()
+    for poll in polls:
+        if as_json:
+            typer.echo(json.dumps({
+                "source": poll.source,
+                "next_poll": poll.next_at.isoformat(),
+                "interval_s": round(poll.interval_s),
+                "last_poll": poll.last_at.isoformat() if poll.last_at else None,
+                "last_outcome": poll.last_outcome,
+                "last_new_articles": poll.last_new,
+            }))
+            continue
+        due = "due now" if poll.next_at <= now else f"in {(poll.next_at - now).total_seconds():5.0f} s"
+        typer.echo(
+            f"{poll.source:<28} next {poll.next_at:%Y-%m-%d %H:%M:%S} ({due:>10})  "
+            f"every {poll.interval_s:5.0f} s  last: {poll.last_outcome or '-'} ({poll.last_new} new)"
+        )
+
+
 @sources_app.command("check")
 def sources_check(
     live: Annotated[bool, typer.Option("--live", help="Also fetch every feed/sitemap once")] = False,

@@ -41,3 +41,12 @@ def write_articles(url: str, articles: Iterable[Article]) -> int:
             count += 1
     fs.mv(partial, path)
     return count
+
+
+def raw_batches(settings: Settings, run_id: str) -> list[str]:
+    """The raw article files a crawl run wrote, one per source with new articles."""
+    fs, root = fsspec.core.url_to_fs(f"{batch_dir(settings, run_id)}/raw")
+    if not fs.exists(root):
+        return []
+    protocol = settings.staging.split("://", 1)[0] + "://" if "://" in settings.staging else ""
+    return sorted(protocol + str(path) for path in fs.glob(f"{root}/*.jsonl"))

@@ -175,9 +175,17 @@ class Settings(BaseSettings):
     crawl_private_redirects: str = "auto"  # auto | allow | deny (auto: allowed only from loopback targets)
     crawl_log_level: str = "INFO"
     crawl_timeout: float = 1800.0  # the crawl subprocess as a whole
+    # One scheduled poll of one source ends after this long, keeping what it fetched: a stalled site
+    # delays its own articles, never another source's.
+    crawl_source_timeout: float = 240.0
+    # Polling: a source that had news is polled again after crawl_poll_min_s, a quiet one less often
+    # (x crawl_poll_backoff per quiet poll, up to crawl_poll_max_s); see crawlers/schedule.py.
+    crawl_poll_min_s: float = 60.0
+    crawl_poll_max_s: float = 1800.0
+    crawl_poll_backoff: float = 1.5
 
     # Orchestration (the Airflow DAGs)
-    crawl_schedule: str = "*/10 * * * *"
+    crawl_schedule: str = "* * * * *"  # how often the crawl DAG looks for due sources
     crawl_sources: str = "catalog"  # catalog (sources_catalog) | sample (the sample site at sample_base_url)
     sample_base_url: str = ""  # default http://127.0.0.1:<replay_port>
     crawl_pool: str = "newsradar_crawl"

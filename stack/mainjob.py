@@ -21,6 +21,7 @@ import httpx
 from index.client import get_client
 from index.mapping import articles_alias, outbox_index
 from newsradar.dates import parse_iso
+from newsradar.http import Transient, with_retries
 from newsradar.settings import Settings
 from stack import airflow_local, services
 from stack import esnode as node
@@ -87,18 +88,21 @@ class AirflowApi:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call, retried a few times: a busy SQLite database answers 500 now and then."""
-        for attempt in range(5):
+
+        def once() -> Any:
             try:
                 response = self.http.request(method, path, **kwargs)
-                if response.status_code < 500:
-                    response.raise_for_status()
-                    return response.json()
-            except httpx.TransportError:
-                if attempt == 4:
-                    raise
-            time.sleep(2 * (attempt + 1))
-        response.raise_for_status()
-        return response.json()
+            except httpx.TransportError as error:
+                raise Transient(f"{method} {path}: {error}") from None
+            if response.status_code >= 500:
+                raise Transient(f"{method} {path}: HTTP {response.status_code} {response.text[:200]}")
+            response.raise_for_status()
+            return response.json()
+
+        try:
+            return with_retries(once, attempts=5, backoff=2.0)
+        except Transient as error:
+            raise MainJobError(f"Airflow API: {error}") from error
 
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params=params)
@@ -112,10 +116,10 @@ class AirflowApi:
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=20)["dag_runs"])
 
-    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
-        found = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
-        state = found.get("state")
-        return str(state) if state else None
+    def task_states(self, dag_id: str, run_id: str, task_id: str) -> list[str]:
+        """States of every map index of a task in one run."""
+        found = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)
+        return [str(ti.get("state")) for ti in found["task_instances"] if ti["task_id"] == task_id]
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float, echo: Echo, every: float = 2.0) -> Any:
@@ -218,12 +222,12 @@ def run(settings: Settings, echo: Echo = print, live: bool = False, timeout: flo
     for dag_id in PIPELINE:
         api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
     echo("[4/5] One pipeline cycle: crawl -> process -> alerts")
-    if not any(_when(r.get("queued_at")) >= began for r in api.runs("newsradar_crawl")):
-        triggered = api.post("/dags/newsradar_crawl/dagRuns", {"logical_date": None, "conf": {}})
-        echo(f"      newsradar_crawl: triggered {triggered['dag_run_id']}")
+    # Every source now, due or not: the cycle shown is the whole sample site (or catalog).
+    triggered = api.post("/dags/newsradar_crawl/dagRuns", {"logical_date": None, "conf": {"force": True}})
+    echo(f"      newsradar_crawl: triggered {triggered['dag_run_id']}")
     crawls = _settle(api, "newsradar_crawl", began, timeout, echo)
-    published = [
-        r for r in crawls if api.task_state("newsradar_crawl", r["dag_run_id"], "publish") == "success"
+    published = [  # a crawl task succeeds only with new articles (it is skipped otherwise)
+        r for r in crawls if "success" in api.task_states("newsradar_crawl", r["dag_run_id"], "crawl")
     ]
     if not published:
         echo("      no new articles (all were crawled before): nothing to process this cycle")

@@ -21,7 +21,7 @@ from alertkit import free_port
 from elasticsearch import Elasticsearch
 
 from index.mapping import articles_alias, drop_articles, outbox_index
-from newsradar.batches import batch_dir
+from newsradar.batches import raw_batches
 from newsradar.settings import Settings
 from stack import airflow_celery, airflow_local, mainjob
 
@@ -160,12 +160,12 @@ def _two_batches_at_once(api: mainjob.AirflowApi, settings: Settings) -> dict[st
     crawl = next(
         r
         for r in api.runs("newsradar_crawl")
-        if api.task_state("newsradar_crawl", r["dag_run_id"], "publish") == "success"
+        if "success" in api.task_states("newsradar_crawl", r["dag_run_id"], "crawl")
     )
-    manifest = f"{batch_dir(settings, crawl['dag_run_id'])}/manifest.json"
+    raw = raw_batches(settings, crawl["dag_run_id"])
     since = mainjob._when(api.runs("newsradar_alerts")[0]["end_date"])
     run_ids = [
-        api.post("/dags/newsradar_process/dagRuns", {"logical_date": None, "conf": {"manifest": manifest}})[
+        api.post("/dags/newsradar_process/dagRuns", {"logical_date": None, "conf": {"raw": raw}})[
             "dag_run_id"
         ]
         for _ in range(2)
@@ -235,7 +235,7 @@ def test_crawl_map_runs_on_the_crawl_worker_and_the_rest_on_the_enrich_worker(cy
     others = [
         ti for dag_id in tis for ti in tis[dag_id] if ti["task_id"] != "crawl" and ti["state"] == "success"
     ]
-    assert {ti["task_id"] for ti in others} >= {"select_sources", "publish", "collect", "index", "evaluate"}
+    assert {ti["task_id"] for ti in others} >= {"select_sources", "collect", "index", "evaluate"}
     for ti in others:
         assert ti["hostname"] == enrich_node, ti
         assert ti["queue"] in {"enrich", "default"}, ti

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from commands.main import app
 from index.mapping import articles_alias
-from newsradar.batches import batch_dir
+from newsradar.batches import raw_batches
 from newsradar.settings import Settings
 from stack.replay import ReplayServer
 
@@ -44,9 +44,9 @@ def test_crawl_and_process_dags_index_and_english_query_finds_chinese(
         assert str(run.state).endswith("success")
         assert site.httpd.hits["/robots.txt"] >= 1
         assert site.httpd.hits["/zh/yingweida-chukou.html"] == 1
-    manifest = f"{batch_dir(settings, run.run_id)}/manifest.json"
-    assert json.loads(Path(manifest).read_text())["articles"] == 2
-    assert str(process.test(run_conf={"manifest": manifest}).state).endswith("success")
+    raw = raw_batches(settings, run.run_id)
+    assert sum(len(Path(path).read_text().splitlines()) for path in raw) == 2
+    assert str(process.test(run_conf={"raw": raw}).state).endswith("success")
 
     alias = articles_alias(settings)
     hits = es.search(index=alias, size=10, source_exclude_vectors=False)["hits"]["hits"]
@@ -69,5 +69,5 @@ def test_crawl_and_process_dags_index_and_english_query_finds_chinese(
 
     # Re-processing the same batch overwrites the same ids: nothing duplicated.
     before = es.count(index=alias)["count"]
-    assert str(process.test(run_conf={"manifest": manifest}).state).endswith("success")
+    assert str(process.test(run_conf={"raw": raw}).state).endswith("success")
     assert es.count(index=alias)["count"] == before == 2
