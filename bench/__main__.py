@@ -35,6 +35,7 @@ BENCHMARKS = {
     "alerts": "bench.alerts",
     "scaling": "bench.scaling",
     "dagparse": "bench.dagparse",
+    "cycle": "bench.cycle",
     "freshness": "bench.freshness",
 }
 

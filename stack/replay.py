@@ -124,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head_only: bool) -> None:
         path = urlsplit(self.path).path
         self.server.hits[path] += 1
+        self.server.first_hit.setdefault(path, time.time())
         if FAULT in path:
             self._fault(path, head_only)
             return
@@ -164,6 +165,7 @@ class ReplayHTTPServer(ThreadingHTTPServer):
         self.root = root.resolve()
         self.verbose = verbose
         self.hits: Counter[str] = Counter()
+        self.first_hit: dict[str, float] = {}  # path -> when it was first asked for (epoch seconds)
         self.not_modified: Counter[str] = Counter()
 
     @property
