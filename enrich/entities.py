@@ -368,3 +368,17 @@ def entity_country(name: str) -> str | None:
             return entity.country
         entity = cat.entities.get(entity.parent) if entity.parent else None
     return None
+
+
+def entity_aliases(name: str) -> list[str]:
+    """Every literal spelling of one catalogued entity, all languages and weak ones included (a
+    ``re:`` alias contributes its literal core: 可灵 for ``可灵(?![活敏巧])``), for search expansion."""
+    cat = catalog()
+    out: list[str] = []
+    for alias in cat.aliases:
+        if alias.entity != name:
+            continue
+        text = _literal_core(alias.text) if alias.is_regex else alias.text
+        if len(text) >= 2 and text not in out:
+            out.append(text)
+    return out

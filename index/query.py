@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Union
 
 from newsradar.dates import parse_since
@@ -63,6 +64,7 @@ class Words:
 @dataclass(frozen=True)
 class Phrase:
     text: str
+    quoted: bool = field(default=True, compare=False)  # False: a bare Chinese word, not a typed phrase
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,7 @@ class _Parser:
         if not _WORDLIKE.search(word):
             self.warnings.append(f"{word!r} has no letters or digits and was ignored (no wildcards)")
             return None
-        return Phrase(word) if CJK.search(word) else Words((word,))
+        return Phrase(word, quoted=False) if CJK.search(word) else Words((word,))
 
     def _count(self) -> bool:
         self.clauses += 1
@@ -396,7 +398,16 @@ def parse(text: str) -> ParsedQuery:
 # --- to Elasticsearch --------------------------------------------------------------------------
 
 
-def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
+#: Turns the text of a leaf (bare words, or a bare Chinese word) into a query of its own, or None to
+#: keep the literal reading (see ``index.understand``: expansion across languages).
+Expander = Callable[[str], "dict[str, Any] | None"]
+
+
+def _to_es(node: Node, fields: list[str], expand: Expander | None = None) -> dict[str, Any]:
+    if expand is not None and (isinstance(node, Words) or (isinstance(node, Phrase) and not node.quoted)):
+        expanded = expand(" ".join(node.words) if isinstance(node, Words) else node.text)
+        if expanded is not None:
+            return expanded
     if isinstance(node, Words):
         return {
             "multi_match": {
@@ -419,7 +430,9 @@ def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
     if isinstance(node, Not):
         return {"bool": {"must_not": [_to_es(node.child, fields)]}}
     if isinstance(node, Or):
-        return {"bool": {"should": [_to_es(c, fields) for c in node.children], "minimum_should_match": 1}}
+        return {
+            "bool": {"should": [_to_es(c, fields, expand) for c in node.children], "minimum_should_match": 1}
+        }
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
@@ -429,7 +442,7 @@ def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
         elif _is_filter(child):
             filters.append(_to_es(child, fields))
         else:
-            must.append(_to_es(child, fields))
+            must.append(_to_es(child, fields, expand))
     clause: dict[str, Any] = {"filter": filters} if filters else {}
     if must:
         clause["must"] = must
@@ -438,12 +451,16 @@ def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
     return {"bool": clause}
 
 
-def to_es(parsed: ParsedQuery, fields: list[str] | None = None) -> dict[str, Any]:
+def to_es(
+    parsed: ParsedQuery, fields: list[str] | None = None, expand: Expander | None = None
+) -> dict[str, Any]:
     """Elasticsearch query DSL for a parsed query; `fields` are the text fields words and phrases
-    search (default `TEXT_FIELDS`; the search adds language sub-fields where the node has them)."""
+    search (default `TEXT_FIELDS`; the search adds language sub-fields where the node has them).
+    `expand` reads the text of positive leaves (the search passes cross-language expansion; alert
+    rules keep the literal reading); exclusions are never expanded."""
     if parsed.root is None:
         return {"match_all": {}}
-    query = _to_es(parsed.root, fields or TEXT_FIELDS)
+    query = _to_es(parsed.root, fields or TEXT_FIELDS, expand)
     if isinstance(parsed.root, Not):  # a lone exclusion: everything except
         query["bool"]["must"] = [{"match_all": {}}]
     return query

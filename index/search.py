@@ -26,6 +26,7 @@ from enrich.embed import Embedder
 from index.capabilities import Capabilities, detect
 from index.mapping import articles_alias, language_subfields
 from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
+from index.understand import Boosts, understand, understood_query
 from newsradar.dates import parse_iso_or_none
 from newsradar.settings import Settings
 
@@ -146,14 +147,33 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
     mode: str = "hybrid"
     query: str = ""  # how the query was understood
+    less_related: list[Hit] = field(default_factory=list)
 
 
-def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: robust to the incomparable score scales of BM25 and cosine."""
+@dataclass(frozen=True)
+class Tuning:
+    """The knobs of relevance, chosen on the dev queries (`python -m bench.search_dev`)."""
+
+    rrf_k: int = RRF_K
+    bm25_weight: float = 1.0
+    knn_weight: float = 1.0
+    expand: bool = True  # read the query across languages (index.understand)
+    boosts: Boosts = Boosts()
+    floor: float = 0.0  # cosine under which a kNN-only hit without a query entity is "less related"
+
+
+TUNED = Tuning()
+
+
+def rrf(
+    rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None
+) -> dict[str, float]:
+    """Reciprocal-rank fusion (weighted): robust to the incomparable score scales of BM25 and cosine."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = weights[i] if weights else 1.0
         for rank, doc_id in enumerate(ranking, start=1):
-            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
     return scores
 
 
@@ -279,7 +299,11 @@ def _highlight(fields: list[str]) -> dict[str, Any]:
 
 
 def search_articles(
-    client: Elasticsearch, settings: Settings, request: SearchRequest, embedder: Embedder | None
+    client: Elasticsearch,
+    settings: Settings,
+    request: SearchRequest,
+    embedder: Embedder | None,
+    tuning: Tuning = TUNED,
 ) -> SearchResult:
     """Run one search request; raises ValueError for a bad cursor, never for query syntax."""
     alias = articles_alias(settings)
@@ -289,7 +313,11 @@ def search_articles(
     caps = capabilities(client, settings)
     fields = text_fields(caps)
     filters = request_filters(request)
-    query = {"bool": {"must": [to_es(parsed, fields)], "filter": filters}}
+
+    def expand(text: str) -> dict[str, Any] | None:
+        return understood_query(understand(text), fields, tuning.boosts)
+
+    query = {"bool": {"must": [to_es(parsed, fields, expand if tuning.expand else None)], "filter": filters}}
     page = _read_cursor(request.cursor)
     mode: Mode = request.mode
     if mode != "bm25" and (embedder is None or not parsed.has_text()):
@@ -299,7 +327,7 @@ def search_articles(
     else:
         assert embedder is not None
         result = _fused(
-            client, settings, caps, alias, request, parsed, query, filters, fields, page, embedder
+            client, settings, caps, alias, request, parsed, query, filters, fields, page, embedder, tuning
         )
     result.warnings = parsed.warnings + result.warnings
     result.query = str(parsed)
@@ -366,6 +394,7 @@ def _fused(
     fields: list[str],
     page: dict[str, Any],
     embedder: Embedder,
+    tuning: Tuning,
 ) -> SearchResult:
     offset = int(page.get("o", 0))
     window = min(MAX_WINDOW, max(100, (offset + request.limit) * 4))
@@ -420,7 +449,10 @@ def _fused(
             sources.setdefault(h["_id"], h["_source"])
         rankings.append([h["_id"] for h in near])
         full = full or len(near) >= window
-        fused = sorted(rrf(rankings).items(), key=lambda item: (-item[1], item[0]))
+        weights = [tuning.bm25_weight, tuning.knn_weight] if request.mode == "hybrid" else [1.0]
+        fused = sorted(
+            rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0])
+        )
     if request.sort == "recency":
         fused.sort(key=lambda item: _when(sources[item[0]].get("published_at")), reverse=True)
     if request.collapse:
