@@ -455,20 +455,56 @@ def run(quick: bool) -> list[Row]:
     for size in sizes:
         hybrid, bm25 = latency[f"hybrid @ {size:,} docs"], latency[f"bm25 @ {size:,} docs"]
         sample = f"{hybrid[1]} queries"
-        rows.append(Row("index_search", f"search p50, hybrid @ {size:,} docs", hybrid[2], "ms", bm25[2],
-                        "BM25 only", sample))
-        rows.append(Row("index_search", f"search p95, hybrid @ {size:,} docs", hybrid[3], "ms", bm25[3],
-                        "BM25 only", sample))
+        rows.append(
+            Row(
+                "index_search",
+                f"search p50, hybrid @ {size:,} docs",
+                hybrid[2],
+                "ms",
+                bm25[2],
+                "BM25 only",
+                sample,
+            )
+        )
+        rows.append(
+            Row(
+                "index_search",
+                f"search p95, hybrid @ {size:,} docs",
+                hybrid[3],
+                "ms",
+                bm25[3],
+                "BM25 only",
+                sample,
+            )
+        )
     rows[-1].note = f"query embedding excluded ({got['query_embedding'][0][2]:.1f} ms per query)"
     quality = {row[0]: row for row in got["quality"]}
     docs = got["quality_docs"][0][1]
     for mode in ("hybrid", "knn"):
         q = quality[mode]
         sample = f"{q[1]} English queries, {docs} de/zh docs"
-        rows.append(Row("index_search", f"cross-lingual nDCG@10, {mode}", q[2], "nDCG", quality["bm25"][2],
-                        "BM25", sample))
-        rows.append(Row("index_search", f"cross-lingual recall@20, {mode}", q[3], "share", quality["bm25"][3],
-                        "BM25", sample))
+        rows.append(
+            Row(
+                "index_search",
+                f"cross-lingual nDCG@10, {mode}",
+                q[2],
+                "nDCG",
+                quality["bm25"][2],
+                "BM25",
+                sample,
+            )
+        )
+        rows.append(
+            Row(
+                "index_search",
+                f"cross-lingual recall@20, {mode}",
+                q[3],
+                "share",
+                quality["bm25"][3],
+                "BM25",
+                sample,
+            )
+        )
     return rows
 
 

@@ -24,8 +24,8 @@ the same syntax with `parse` + `to_es`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from newsradar.dates import parse_since
@@ -436,7 +436,8 @@ def _to_es(node: Node, fields: list[str], expand: Expander | None = None) -> dic
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
-    for child in node.children:
+    children = _merge_bare(node.children) if expand is not None else node.children
+    for child in children:
         if isinstance(child, Not):
             must_not.append(_to_es(child.child, fields))
         elif _is_filter(child):
@@ -449,6 +450,25 @@ def _to_es(node: Node, fields: list[str], expand: Expander | None = None) -> dic
     if must_not:
         clause["must_not"] = must_not
     return {"bool": clause}
+
+
+def _bare(node: Node) -> bool:
+    return isinstance(node, Words) or (isinstance(node, Phrase) and not node.quoted)
+
+
+def _merge_bare(children: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Neighbouring bare words of a conjunction as one text ("美国 实体清单 中国企业" is one request
+    of four units, not three separate must-match leaves), so expansion weighs them together."""
+    out: list[Node] = []
+    for child in children:
+        if _bare(child) and out and _bare(out[-1]):
+            previous = out[-1]
+            before = previous.words if isinstance(previous, Words) else (previous.text,)  # type: ignore[union-attr]
+            now = child.words if isinstance(child, Words) else (child.text,)  # type: ignore[union-attr]
+            out[-1] = Words(before + now)
+        else:
+            out.append(child)
+    return tuple(out)
 
 
 def to_es(

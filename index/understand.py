@@ -34,18 +34,20 @@ from newsradar.text import CJK, HAN, has_han
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yaml")
 LANGS = ("en", "de", "zh")
 
-STOP_WORDS = frozenset(
-    """a an the of in on at to for from by with and or as is are was be its it this that over into
-    after about against amid says new
-    der die das den dem des ein eine einen einem einer und oder für von vom zu zum zur mit im in am an
-    auf aus bei nach über gegen wegen ist sind wird werden soll will neue neuen neuer neues
-    的 了 在 被 对 将 等 与 和 向 及 为 是 也 又 或 把 让 给 后 于 中 上 下 个 这 那 其 已 并 称""".split()
-)
+_STOP = """
+a an the of in on at to for from by with and or as is are was be its it this that over into after about
+against amid says new
+der die das den dem des ein eine einen einem einer und oder für von vom zu zum zur mit im in am an auf aus
+bei nach über gegen wegen ist sind wird werden soll will neue neuen neuer neues
+的 了 在 被 对 将 等 与 和 向 及 为 是 也 又 或 把 让 给 后 于 中 上 下 个 这 那 其 已 并 称
+"""
+STOP_WORDS = frozenset(_STOP.split())
 # Chinese characters that alone carry no query meaning (after segmentation leaves them single).
 _CJK_FILLER = frozenset("的了在被对将等与和向及为是也又或把让给后于之其已并称就都而新版")
 _LATIN_TOKEN = re.compile(r"[0-9A-Za-zÀ-ɏ][0-9A-Za-zÀ-ɏ.'’+-]*[0-9A-Za-zÀ-ɏ+]|[0-9A-Za-zÀ-ɏ]")
 _LATIN_LETTER = "a-z0-9äöüßà-ɏ"
 _STEM_MIN = 5  # Latin words this long also match by stem
+GENERIC_ENTITY_TYPES = frozenset({"country", "jurisdiction"})  # too broad to anchor a query
 _GERMAN_ENDINGS = ("ern", "en", "er", "es", "e", "n", "s")
 _ENGLISH_ENDINGS = ("ing", "ies", "es", "ed", "s")
 
@@ -83,6 +85,8 @@ class Unit:
     terms: tuple[Term, ...]
     event: str | None = None
     optional: bool = False
+    anchor: bool = False  # a named company, model, product, agency or person: documents must have it
+    parent: str | None = None  # the entity's owner in the catalog (Qwen -> Alibaba): a weaker match
 
 
 @dataclass
@@ -100,6 +104,22 @@ class Understanding:
     @property
     def required(self) -> list[Unit]:
         return [u for u in self.units if not u.optional]
+
+    def render(self, lang: str) -> str:
+        """The query in another language, unit by unit (entities by their alias in that language,
+        concepts by their first spelling, words as typed): what a multilingual embedding of the
+        query is averaged over, so it does not favour documents in the language the analyst typed."""
+        parts: list[str] = []
+        for unit in self.units:
+            if unit.kind == "entity":
+                names = entity_aliases(unit.key, lang)
+                parts.append(names[0] if names else unit.key)
+            elif unit.kind == "concept":
+                terms = vocabulary()[unit.key].terms.get(lang) or ()
+                parts.append(terms[0].text if terms else unit.surface)
+            else:
+                parts.append(unit.surface)
+        return ("" if lang == "zh" else " ").join(parts)
 
     def describe(self) -> str:
         """How the query was read, e.g. ``entity:Nvidia concept:export-control word:h200``."""
@@ -178,7 +198,9 @@ def _stem(word: str) -> str | None:
 
 def _entity_unit(name: str, surface: str) -> Unit:
     terms = tuple(dict.fromkeys(Term(a.lower()) for a in entity_aliases(name)))
-    return Unit("entity", name, surface, terms)
+    entity = catalog().entities[name]
+    anchor = entity.type not in GENERIC_ENTITY_TYPES
+    return Unit("entity", name, surface, terms, anchor=anchor, parent=entity.parent)
 
 
 def _concept_unit(key: str, surface: str) -> Unit:
@@ -197,21 +219,32 @@ def _word_units(text: str) -> list[Unit]:
             if CJK.search(word):
                 if len(word) == 1 and word in _CJK_FILLER:
                     continue
+                if len(word) == 1:  # a single character left over says little: score only
+                    units.append(Unit("word", word, piece, (Term(word),), optional=True))
+                    continue
                 # a long word also matches by its parts: 燃放烟花 finds 烟花
-                parts = [p for p in _segmenter().lcut_for_search(word) if len(p) >= 2] if len(word) >= 4 else []
-                terms = tuple(dict.fromkeys([Term(word), *(Term(p) for p in parts)]))
-                units.append(Unit("word", word, piece, terms))
+                parts = (
+                    [p for p in _segmenter().lcut_for_search(word) if len(p) >= 2] if len(word) >= 4 else []
+                )
+                pieces = tuple(dict.fromkeys([Term(word), *(Term(p) for p in parts)]))
+                units.append(Unit("word", word, piece, pieces))
                 continue
-            terms = [Term(word)]
+            latin = [Term(word)]
             stem = _stem(word)
             if stem is not None:
-                terms.append(Term(stem, True))
-            units.append(Unit("word", word, piece, tuple(terms)))
+                latin.append(Term(stem, True))
+            units.append(Unit("word", word, piece, tuple(latin)))
     return units
 
 
+MAX_UNDERSTOOD_CHARS = 300  # an analyst's query; beyond this, text is searched as typed, not read
+
+
+@lru_cache(maxsize=1024)
 def understand(text: str) -> Understanding:
-    """Units of a query's text (the words and phrases of one leaf of the query syntax)."""
+    """Units of a query's text (the words and phrases of one leaf of the query syntax). Pasted
+    paragraphs are read up to `MAX_UNDERSTOOD_CHARS` only."""
+    text = text[:MAX_UNDERSTOOD_CHARS]
     lowered = text.lower()
     taken = [False] * len(text)
     found: list[tuple[int, Unit]] = []
@@ -230,15 +263,15 @@ def understand(text: str) -> Understanding:
                 taken[i] = True
             found.append((start, _concept_unit(key, text[start:end])))
     # leftovers, in order, between the matched spans
-    start = None
+    run: int | None = None
     for i in range(len(text) + 1):
         free = i < len(text) and not taken[i]
-        if free and start is None:
-            start = i
-        elif not free and start is not None:
-            for unit in _word_units(text[start:i]):
-                found.append((start, unit))
-            start = None
+        if free and run is None:
+            run = i
+        elif not free and run is not None:
+            for unit in _word_units(text[run:i]):
+                found.append((run, unit))
+            run = None
     found.sort(key=lambda item: item[0])
     units: list[Unit] = []
     seen: set[tuple[str, str]] = set()
@@ -262,6 +295,7 @@ class Boosts:
     """How much each kind of match weighs (chosen on the dev queries, see docs/search.md)."""
 
     entity_field: float = 2.0  # the article's `entities` names the query's entity
+    parent: float = 0.5  # ... or only its owner (query Qwen, article about Alibaba)
     alias: float = 1.0  # an alias of the entity in the text, any language
     concept: float = 1.0  # a spelling of the concept, any language
     word: float = 1.0
@@ -269,6 +303,7 @@ class Boosts:
     event: float = 0.3  # the article's event type is the concept's (never a match alone)
     optional: float = 0.3  # optional units (AI, model): score only
     tie_breaker: float = 0.1  # extra spellings of the same unit matching add this much
+    anchors: bool = True  # named companies, models, agencies, people in a query must be matched
 
 
 def min_should_match(required: int) -> int:
@@ -293,8 +328,14 @@ def unit_query(unit: Unit, fields: list[str], boosts: Boosts) -> dict[str, Any]:
     alternatives: list[dict[str, Any]] = []
     if unit.kind == "entity":
         alternatives.append(
-            {"term": {"entities": {"value": unit.key, "case_insensitive": True, "boost": boosts.entity_field}}}
+            {
+                "term": {
+                    "entities": {"value": unit.key, "case_insensitive": True, "boost": boosts.entity_field}
+                }
+            }
         )
+        if unit.parent and boosts.parent > 0:
+            alternatives.append({"term": {"entities": {"value": unit.parent, "boost": boosts.parent}}})
     weight = {"entity": boosts.alias, "concept": boosts.concept, "word": boosts.word}[unit.kind]
     for term in unit.terms:
         boost = boosts.stem if (unit.kind == "word" and term.prefix) else weight
@@ -307,19 +348,37 @@ def unit_query(unit: Unit, fields: list[str], boosts: Boosts) -> dict[str, Any]:
 def understood_query(
     reading: Understanding, fields: list[str], boosts: Boosts = Boosts()
 ) -> dict[str, Any] | None:
-    """The units as one query: most required units must match; optional ones and event types score."""
+    """The units as one query. A document matches when it has most of the required units (its own
+    language's words included), or — across languages — all the units that have spellings in every
+    language (entities and concepts) when there are at least two of them; words no other language
+    spells then only add score. Optional units and event types add score."""
     required = reading.required
     if not required:
         if not reading.units:
             return None
         required = reading.units  # only optional words typed ("AI"): then they are the query
-    clauses = [unit_query(u, fields, boosts) for u in required]
-    core: dict[str, Any] = {
-        "bool": {"should": clauses, "minimum_should_match": min_should_match(len(clauses))}
-    }
+    anchors = [u for u in required if u.anchor] if boosts.anchors else []
+    rest = [u for u in required if u not in anchors]
+    must = [unit_query(u, fields, boosts) for u in anchors]
+    if rest:
+        clauses = [unit_query(u, fields, boosts) for u in rest]
+        need = min_should_match(len(clauses)) if not anchors else max(1, min_should_match(len(clauses)))
+        loose: dict[str, Any] = {"bool": {"should": clauses, "minimum_should_match": need}}
+        translatable = [u for u in rest if u.kind != "word"]
+        if translatable and len(translatable) < len(rest) and len(translatable) + len(anchors) >= 2:
+            cross = [unit_query(u, fields, boosts) for u in translatable]
+            need = len(cross) if len(cross) <= 3 else min_should_match(len(cross))
+            loose = {
+                "bool": {
+                    "should": [loose, {"bool": {"should": cross, "minimum_should_match": need}}],
+                    "minimum_should_match": 1,
+                }
+            }
+        must.append(loose)
+    core: dict[str, Any] = must[0] if len(must) == 1 else {"bool": {"must": must}}
     extras: list[dict[str, Any]] = []
     for unit in reading.units:
-        if unit.optional and unit not in required:
+        if unit not in required:
             query = unit_query(unit, fields, boosts)
             extras.append({"constant_score": {"filter": query, "boost": boosts.optional}})
     for event in dict.fromkeys(u.event for u in reading.units if u.event and not u.optional):

@@ -298,8 +298,15 @@ def test_airflow_services_share_one_environment() -> None:
     for key, value in data["x-newsradar-env"].items():
         assert common[key] == value, f"Airflow environment lacks newsradar's {key}"
     airflow = {name: svc for name, svc in data["services"].items() if name.startswith("airflow-")}
-    assert {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-worker-crawl", "airflow-worker-enrich"} <= set(airflow)
+    assert {
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker-crawl",
+        "airflow-worker-enrich",
+    } <= set(airflow)
     image = data["x-airflow-common"]["image"]
     for name, svc in airflow.items():
         assert svc["image"] == image, f"{name} runs another image"
@@ -368,11 +375,7 @@ def test_newsradar_variables_are_read_by_the_project() -> None:
     from newsradar.settings import Settings
 
     fields = {f"NEWSRADAR_{name.upper()}" for name in Settings.model_fields}
-    sources = "\n".join(
-        path.read_text()
-        for area in PRODUCT_FOLDERS
-        for path in (ROOT / area).rglob("*.py")
-    )
+    sources = "\n".join(path.read_text() for area in PRODUCT_FOLDERS for path in (ROOT / area).rglob("*.py"))
     keys = {key for svc in _services("compose.yml").values() for key in svc.get("environment") or {}}
     assert {"NEWSRADAR_ES_URL", "NEWSRADAR_ADMIN_TOKEN", "NEWSRADAR_TRANSLATION_BACKEND"} <= keys
     for key in sorted(keys):

@@ -69,7 +69,7 @@ def test_download_failure_names_versions_and_maven_output(tmp_path: Path) -> Non
 
 def test_transport_port_sits_beside_the_http_port(es: Elasticsearch, settings: Settings) -> None:
     """Two nodes on one machine (two worktrees) must not race for the default transport port 9300."""
-    host, port = node._host_port(settings)
+    _host, port = node._host_port(settings)
     assert node.transport_port(9200) == 9300 and node.transport_port(9201) == 9301
     info = es.nodes.info(node_id="_local", metric="transport")
     published = next(iter(info["nodes"].values()))["transport"]["publish_address"]
