@@ -292,17 +292,31 @@ def run(quick: bool) -> list[Row]:
     floor = lat["baseline_bulk_refresh_p50_s"] * 1000
     sample = f"{lat['stories']} stories, {stream} articles in batches of 10"
     rows = [
-        Row("alerts", f"index -> {label} {q}", lat[f"{key}_{q}_s"] * 1000, "ms", floor, "bulk + refresh p50",
-            sample)
+        Row(
+            "alerts",
+            f"index -> {label} {q}",
+            lat[f"{key}_{q}_s"] * 1000,
+            "ms",
+            floor,
+            "bulk + refresh p50",
+            sample,
+        )
         for key, label in (("email", "SMTP"), ("webhook", "webhook"))
         for q in ("p50", "p95")
     ]
     for size in sorted({row["size"] for row in got["cost"]}):
         mine = [row for row in got["cost"] if row["size"] == size]
-        rows.append(Row("alerts", f"rule evaluation @ {size:,} docs (mean per rule)",
-                        statistics.mean(r["eval_ms"] for r in mine), "ms",
-                        statistics.mean(r["baseline_count_ms"] for r in mine), "bare count of the rule query",
-                        f"{len(mine)} shipped rules, window {window} new articles, dry run"))
+        rows.append(
+            Row(
+                "alerts",
+                f"rule evaluation @ {size:,} docs (mean per rule)",
+                statistics.mean(r["eval_ms"] for r in mine),
+                "ms",
+                statistics.mean(r["baseline_count_ms"] for r in mine),
+                "bare count of the rule query",
+                f"{len(mine)} shipped rules, window {window} new articles, dry run",
+            )
+        )
     return rows
 
 

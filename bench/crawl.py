@@ -55,18 +55,26 @@ def build_site(root: Path, copies: int) -> dict[str, list[str]]:
     return feeds
 
 
-def run_newsradar(base: str, feeds: dict[str, list[str]], work: Path, label: str,
-                  extra: dict[str, str]) -> dict[str, Any]:
+def run_newsradar(
+    base: str, feeds: dict[str, list[str]], work: Path, label: str, extra: dict[str, str]
+) -> dict[str, Any]:
     sources = [Source(name=outlet, lang="en", feeds=[f"{base}/{outlet}/feed.xml"]) for outlet in feeds]
     settings = Settings(state_dir=work / label)
     began = time.monotonic()
-    result = run_crawl(sources, work / f"{label}.jsonl", settings=settings,
-                       extra_settings={"LOG_LEVEL": "WARNING", **extra})
+    result = run_crawl(
+        sources, work / f"{label}.jsonl", settings=settings, extra_settings={"LOG_LEVEL": "WARNING", **extra}
+    )
     wall = time.monotonic() - began
     pages = result.stats["totals"]["fetched"]
     elapsed = result.stats["elapsed_s"] or wall
-    return {"label": label, "pages": pages, "extracted": result.articles, "elapsed_s": round(elapsed, 2),
-            "wall_s": round(wall, 2), "pages_per_s": round(pages / elapsed, 1)}
+    return {
+        "label": label,
+        "pages": pages,
+        "extracted": result.articles,
+        "elapsed_s": round(elapsed, 2),
+        "wall_s": round(wall, 2),
+        "pages_per_s": round(pages / elapsed, 1),
+    }
 
 
 def run_bare(urls: list[str], work: Path) -> dict[str, Any]:
@@ -75,13 +83,23 @@ def run_bare(urls: list[str], work: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("SCRAPY_SETTINGS_MODULE", None)
     began = time.monotonic()
-    subprocess.run([sys.executable, "-m", "bench.crawl", "--bare", str(urls_file), str(stats_file)],
-                   check=True, cwd=work, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "bench.crawl", "--bare", str(urls_file), str(stats_file)],
+        check=True,
+        cwd=work,
+        env=env,
+    )
     wall = time.monotonic() - began
     stats = json.loads(stats_file.read_text())
     pages = stats["pages"]
-    return {"label": "bare scrapy", "pages": pages, "extracted": 0, "elapsed_s": round(stats["elapsed"], 2),
-            "wall_s": round(wall, 2), "pages_per_s": round(pages / stats["elapsed"], 1)}
+    return {
+        "label": "bare scrapy",
+        "pages": pages,
+        "extracted": 0,
+        "elapsed_s": round(stats["elapsed"], 2),
+        "wall_s": round(wall, 2),
+        "pages_per_s": round(pages / stats["elapsed"], 1),
+    }
 
 
 def bare_main(urls_file: str, stats_file: str) -> None:
@@ -124,8 +142,13 @@ def measure(copies: int) -> list[dict[str, Any]]:
             return [
                 run_bare(urls, work),
                 run_newsradar(server.base_url, feeds, work, "newsradar (polite default)", {}),
-                run_newsradar(server.base_url, feeds, work, "newsradar (autothrottle off)",
-                              {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}),
+                run_newsradar(
+                    server.base_url,
+                    feeds,
+                    work,
+                    "newsradar (autothrottle off)",
+                    {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"},
+                ),
             ]
 
 
@@ -134,8 +157,15 @@ def run(quick: bool) -> list[Row]:
     rows = measure(3 if quick else 13)
     bare = rows[0]
     return [
-        Row("crawl", f"pages/s, {row['label']}", row["pages_per_s"], "pages/s", bare["pages_per_s"],
-            "bare Scrapy", f"{row['pages']} pages")
+        Row(
+            "crawl",
+            f"pages/s, {row['label']}",
+            row["pages_per_s"],
+            "pages/s",
+            bare["pages_per_s"],
+            "bare Scrapy",
+            f"{row['pages']} pages",
+        )
         for row in rows[1:]
     ]
 
@@ -153,8 +183,10 @@ def main() -> None:
     print(f"{'run':<30} {'pages':>6} {'extracted':>9} {'elapsed s':>9} {'pages/s':>8} {'vs bare':>8}")
     for row in rows:
         ratio = row["pages_per_s"] / bare if bare else float("nan")
-        print(f"{row['label']:<30} {row['pages']:>6} {row['extracted']:>9} {row['elapsed_s']:>9} "
-              f"{row['pages_per_s']:>8} {ratio:>7.2f}x")
+        print(
+            f"{row['label']:<30} {row['pages']:>6} {row['extracted']:>9} {row['elapsed_s']:>9} "
+            f"{row['pages_per_s']:>8} {ratio:>7.2f}x"
+        )
     print(json.dumps({"rows": rows, "cpu_count": os.cpu_count()}))
 
 

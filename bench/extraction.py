@@ -174,15 +174,23 @@ def load(data: Path) -> list[dict[str, Any]]:
         # fundus names the fields body/publishing_date in fields_present; the values may sit under
         # either name.
         gold_text = (label.get("text") or label.get("body")) if fields & {"text", "body"} else None
-        gold_date = ((label.get("published") or label.get("publishing_date"))
-                     if fields & {"published", "publishing_date"} else None)
-        pages.append({
-            "set": entry["set"], "lang": entry["lang"], "path": str(root / entry["html"]),
-            "url": entry.get("url") or label.get("url"),
-            "text": gold_text, "title": label.get("title") if "title" in fields else None,
-            "published": gold_date,
-            "silver_title": (label.get("silver_gne_output_2019") or {}).get("title"),
-        })
+        gold_date = (
+            (label.get("published") or label.get("publishing_date"))
+            if fields & {"published", "publishing_date"}
+            else None
+        )
+        pages.append(
+            {
+                "set": entry["set"],
+                "lang": entry["lang"],
+                "path": str(root / entry["html"]),
+                "url": entry.get("url") or label.get("url"),
+                "text": gold_text,
+                "title": label.get("title") if "title" in fields else None,
+                "published": gold_date,
+                "silver_title": (label.get("silver_gne_output_2019") or {}).get("title"),
+            }
+        )
     return pages
 
 
@@ -235,16 +243,23 @@ def evaluate_tools(data: Path, tools: dict[str, Tool], per_lang: int | None = No
 
     summary: dict[str, Any] = {}
     for (lang, name), cell in sorted(acc.items()):
+
         def mean(xs: list[Any]) -> float | None:
             return sum(xs) / len(xs) if xs else None
 
         summary.setdefault(lang, {})[name] = {
-            "text_f1": mean(cell["f1"]), "text_n": len(cell["f1"]),
-            "title_exact": mean(cell["title"]), "title_n": len(cell["title"]),
-            "silver_title": mean(cell["silver_title"]), "silver_title_n": len(cell["silver_title"]),
-            "date_same_day": mean(cell["date"]), "date_n": len(cell["date"]),
-            "crashes": sum(cell["crash"]), "empty_text": sum(cell["empty_text"]),
-            "empty_title": sum(cell["empty_title"]), "pages": len(cell["crash"]),
+            "text_f1": mean(cell["f1"]),
+            "text_n": len(cell["f1"]),
+            "title_exact": mean(cell["title"]),
+            "title_n": len(cell["title"]),
+            "silver_title": mean(cell["silver_title"]),
+            "silver_title_n": len(cell["silver_title"]),
+            "date_same_day": mean(cell["date"]),
+            "date_n": len(cell["date"]),
+            "crashes": sum(cell["crash"]),
+            "empty_text": sum(cell["empty_text"]),
+            "empty_title": sum(cell["empty_title"]),
+            "pages": len(cell["crash"]),
             "docs_per_s": len(cell["time"]) / sum(cell["time"]) if sum(cell["time"]) else None,
             "errors": cell["errors"][:5],
         }
@@ -260,15 +275,19 @@ def print_tables(summary: dict[str, Any]) -> None:
         if lang not in summary:
             continue
         print(f"\n### {lang}\n")
-        print("| tool | text F1 (n) | title exact (n) | date same-day (n) | GNE-silver title (n) "
-              "| crashes / empty text / empty title (pages) | docs/s |")
+        print(
+            "| tool | text F1 (n) | title exact (n) | date same-day (n) | GNE-silver title (n) "
+            "| crashes / empty text / empty title (pages) | docs/s |"
+        )
         print("|---|---|---|---|---|---|---|")
         for name, s in summary[lang].items():
-            print(f"| {name} | {_fmt(s['text_f1'], s['text_n'])} | {_fmt(s['title_exact'], s['title_n'])} | "
-                  f"{_fmt(s['date_same_day'], s['date_n'])} | "
-                  f"{_fmt(s['silver_title'], s['silver_title_n'])} | "
-                  f"{s['crashes']} / {s['empty_text']} / {s['empty_title']} ({s['pages']}) | "
-                  f"{s['docs_per_s']:.1f} |")
+            print(
+                f"| {name} | {_fmt(s['text_f1'], s['text_n'])} | {_fmt(s['title_exact'], s['title_n'])} | "
+                f"{_fmt(s['date_same_day'], s['date_n'])} | "
+                f"{_fmt(s['silver_title'], s['silver_title_n'])} | "
+                f"{s['crashes']} / {s['empty_text']} / {s['empty_title']} ({s['pages']}) | "
+                f"{s['docs_per_s']:.1f} |"
+            )
 
 
 def _available_tools() -> dict[str, Tool]:
@@ -307,29 +326,72 @@ def run(quick: bool) -> list[Row]:
         if ours not in cells:
             continue
         me, tr = cells[ours], cells[base]
-        for figure, key, n_key in (("text F1", "text_f1", "text_n"),
-                                   ("title exact", "title_exact", "title_n"),
-                                   ("date same day", "date_same_day", "date_n")):
+        for figure, key, n_key in (
+            ("text F1", "text_f1", "text_n"),
+            ("title exact", "title_exact", "title_n"),
+            ("date same day", "date_same_day", "date_n"),
+        ):
             if me[n_key]:
-                rows.append(Row("extraction", f"{figure} {lang}", me[key], "share", tr[key], "trafilatura",
-                                f"n={me[n_key]}"))
+                rows.append(
+                    Row(
+                        "extraction",
+                        f"{figure} {lang}",
+                        me[key],
+                        "share",
+                        tr[key],
+                        "trafilatura",
+                        f"n={me[n_key]}",
+                    )
+                )
     for peer in ("newspaper4k", "readability-lxml"):
         value, n = _pooled(summary, peer, "text_f1", "text_n")
         base_value, _ = _pooled(summary, base, "text_f1", "text_n")
         if n:
-            rows.append(Row("extraction", f"peer text F1, all languages: {peer}", value, "share", base_value,
-                            "trafilatura", f"n={n}"))
+            rows.append(
+                Row(
+                    "extraction",
+                    f"peer text F1, all languages: {peer}",
+                    value,
+                    "share",
+                    base_value,
+                    "trafilatura",
+                    f"n={n}",
+                )
+            )
     value, n = _pooled(summary, ours, "text_f1", "text_n")
-    rows.append(Row("extraction", "text F1, all languages", value, "share",
-                    _pooled(summary, base, "text_f1", "text_n")[0], "trafilatura", f"n={n}"))
+    rows.append(
+        Row(
+            "extraction",
+            "text F1, all languages",
+            value,
+            "share",
+            _pooled(summary, base, "text_f1", "text_n")[0],
+            "trafilatura",
+            f"n={n}",
+        )
+    )
     pages = sum(cells[ours]["pages"] for cells in summary.values() if ours in cells)
-    seconds = sum(cells[ours]["pages"] / cells[ours]["docs_per_s"] for cells in summary.values()
-                  if ours in cells and cells[ours]["docs_per_s"])
-    base_seconds = sum(cells[base]["pages"] / cells[base]["docs_per_s"] for cells in summary.values()
-                       if base in cells and cells[base]["docs_per_s"])
-    rows.append(Row("extraction", "extraction speed", pages / seconds if seconds else None, "pages/s",
-                    pages / base_seconds if base_seconds else None, "trafilatura",
-                    f"{sample}, {pages} pages"))
+    seconds = sum(
+        cells[ours]["pages"] / cells[ours]["docs_per_s"]
+        for cells in summary.values()
+        if ours in cells and cells[ours]["docs_per_s"]
+    )
+    base_seconds = sum(
+        cells[base]["pages"] / cells[base]["docs_per_s"]
+        for cells in summary.values()
+        if base in cells and cells[base]["docs_per_s"]
+    )
+    rows.append(
+        Row(
+            "extraction",
+            "extraction speed",
+            pages / seconds if seconds else None,
+            "pages/s",
+            pages / base_seconds if base_seconds else None,
+            "trafilatura",
+            f"{sample}, {pages} pages",
+        )
+    )
     return rows
 
 

@@ -213,8 +213,17 @@ def run(quick: bool) -> list[Row]:
             rows.append(Row("neardup", "same-story precision, all", p, "share", cp, label, sample))
             rows.append(Row("neardup", "same-story recall, all", r, "share", cr, label, sample))
             mp, mr, _, _ = minhash[group]
-            rows.append(Row("neardup", "same-story F1, all (vs MinHash alone)", f1(p, r), "F1", f1(mp, mr),
-                            "MinHash alone", sample))
+            rows.append(
+                Row(
+                    "neardup",
+                    "same-story F1, all (vs MinHash alone)",
+                    f1(p, r),
+                    "F1",
+                    f1(mp, mr),
+                    "MinHash alone",
+                    sample,
+                )
+            )
     rows[0].note = f"{n} labelled pairs; cosine threshold chosen on this data (optimistic baseline)"
     return rows
 

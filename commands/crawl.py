@@ -131,8 +131,10 @@ def sources_check(
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
     else:
-        echo_err(f"{len(sources)} valid sources, {len(problems)} problems"
-                 + (f", {len(failed_live)} failing live" if live else ""))
+        echo_err(
+            f"{len(sources)} valid sources, {len(problems)} problems"
+            + (f", {len(failed_live)} failing live" if live else "")
+        )
     if problems or failed_live:
         raise typer.Exit(1)
 

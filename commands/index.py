@@ -50,7 +50,11 @@ def es_status() -> None:
     caps = detect(get_client(settings))
     typer.echo(f"modules: {', '.join(sorted(caps.modules))}")
     typer.echo(f"plugins: {', '.join(sorted(caps.plugins)) or '(none)'}")
-    typer.echo("capabilities: " + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in caps.summary().items()))
+    typer.echo(
+        "capabilities: "
+        + ", ".join(f"{k}={'yes' if v else 'no'}" for k, v in caps.summary().items())
+        + f" (licence {caps.license})"
+    )
 
 
 def _client() -> Any:
@@ -246,9 +250,13 @@ def search(
         if as_json:
             typer.echo(json.dumps(hit.as_json(), ensure_ascii=False))
             continue
-        typer.echo(f"{hit.score:.4f}  [{hit.lang}] {hit.title}")
-        if hit.title_en and hit.lang != "en":
-            typer.echo(f"        en: {hit.title_en}")
+        if hit.headline:
+            typer.echo(f"{hit.score:.4f}  [{hit.headline_lang}] {hit.headline}")
+            typer.echo(f"        [{hit.lang}] {hit.title}")
+        else:
+            typer.echo(f"{hit.score:.4f}  [{hit.lang}] {hit.title}")
+        if hit.translation:
+            typer.echo(f"        en ({hit.translation_backend or 'machine translation'}): {hit.translation}")
         typer.echo(f"        {hit.source} {(hit.published_at or '')[:10]}  {hit.url}")
         if not no_collapse and hit.story_size > 1:
             typer.echo(
@@ -257,6 +265,12 @@ def search(
             )
     if not result.hits and not as_json:
         echo_err("no hits")
+    if result.less_related and not as_json:
+        typer.echo("less related (neither the query's names nor its meaning):")
+        for hit in result.less_related:
+            typer.echo(f"        [{hit.lang}] {hit.title}  {hit.url}")
+    elif result.less_related:
+        echo_err(f"{len(result.less_related)} less related hits not listed (see the text output or the API)")
     if result.next_cursor:
         echo_err(f"more: --cursor {result.next_cursor}")
 

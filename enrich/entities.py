@@ -368,3 +368,17 @@ def entity_country(name: str) -> str | None:
             return entity.country
         entity = cat.entities.get(entity.parent) if entity.parent else None
     return None
+
+
+def entity_aliases(name: str, lang: str | None = None) -> list[str]:
+    """Every literal spelling of one catalogued entity (of one language, or all), weak ones included
+    (a ``re:`` alias contributes its literal core: 可灵 for ``可灵(?![活敏巧])``), for search expansion."""
+    cat = catalog()
+    out: list[str] = []
+    for alias in cat.aliases:
+        if alias.entity != name or (lang is not None and alias.lang != lang):
+            continue
+        text = _literal_core(alias.text) if alias.is_regex else alias.text
+        if len(text) >= 2 and text not in out:
+            out.append(text)
+    return out

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 
 from elasticsearch import Elasticsearch
 
+#: Licences that cover the `rrf` retriever (Elastic's subscription matrix: Enterprise; a trial has all).
+RRF_LICENSES = frozenset({"enterprise", "trial"})
+
 
 @dataclass(frozen=True)
 class Capabilities:
     version: str
     modules: frozenset[str]
     plugins: frozenset[str]
+    license: str = "unknown"  # the node's licence type (basic, trial, enterprise, ...)
 
     def has(self, name: str) -> bool:
         return name in self.modules or name in self.plugins
@@ -44,7 +48,9 @@ class Capabilities:
 
     @property
     def rrf(self) -> bool:
-        return self.has("rank-rrf")
+        """The server fuses with the `rrf` retriever only when it has the module *and* a licence that
+        allows it (a basic licence refuses it); otherwise the client fuses, as on the local node."""
+        return self.has("rank-rrf") and self.license in RRF_LICENSES
 
     def summary(self) -> dict[str, bool]:
         return {
@@ -69,4 +75,14 @@ def detect(client: Elasticsearch) -> Capabilities:
         version=str(nodes[0].get("version", "unknown")),
         modules=frozenset.intersection(*module_sets),
         plugins=frozenset.intersection(*plugin_sets),
+        license=_license(client),
     )
+
+
+def _license(client: Elasticsearch) -> str:
+    """The licence type, "unknown" where the node does not say (no x-pack licence API)."""
+    try:
+        info = client.license.get()
+    except Exception:  # an OSS build or a proxy without the endpoint: assume nothing
+        return "unknown"
+    return str(info.get("license", {}).get("type") or "unknown").lower()

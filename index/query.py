@@ -24,6 +24,7 @@ the same syntax with `parse` + `to_es`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -63,6 +64,7 @@ class Words:
 @dataclass(frozen=True)
 class Phrase:
     text: str
+    quoted: bool = field(default=True, compare=False)  # False: a bare Chinese word, not a typed phrase
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,7 @@ class _Parser:
         if not _WORDLIKE.search(word):
             self.warnings.append(f"{word!r} has no letters or digits and was ignored (no wildcards)")
             return None
-        return Phrase(word) if CJK.search(word) else Words((word,))
+        return Phrase(word, quoted=False) if CJK.search(word) else Words((word,))
 
     def _count(self) -> bool:
         self.clauses += 1
@@ -396,7 +398,16 @@ def parse(text: str) -> ParsedQuery:
 # --- to Elasticsearch --------------------------------------------------------------------------
 
 
-def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
+#: Turns the text of a leaf (bare words, or a bare Chinese word) into a query of its own, or None to
+#: keep the literal reading (see ``index.understand``: expansion across languages).
+Expander = Callable[[str], "dict[str, Any] | None"]
+
+
+def _to_es(node: Node, fields: list[str], expand: Expander | None = None) -> dict[str, Any]:
+    if expand is not None and (isinstance(node, Words) or (isinstance(node, Phrase) and not node.quoted)):
+        expanded = expand(" ".join(node.words) if isinstance(node, Words) else node.text)
+        if expanded is not None:
+            return expanded
     if isinstance(node, Words):
         return {
             "multi_match": {
@@ -419,17 +430,20 @@ def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
     if isinstance(node, Not):
         return {"bool": {"must_not": [_to_es(node.child, fields)]}}
     if isinstance(node, Or):
-        return {"bool": {"should": [_to_es(c, fields) for c in node.children], "minimum_should_match": 1}}
+        return {
+            "bool": {"should": [_to_es(c, fields, expand) for c in node.children], "minimum_should_match": 1}
+        }
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     filters: list[dict[str, Any]] = []
-    for child in node.children:
+    children = _merge_bare(node.children) if expand is not None else node.children
+    for child in children:
         if isinstance(child, Not):
             must_not.append(_to_es(child.child, fields))
         elif _is_filter(child):
             filters.append(_to_es(child, fields))
         else:
-            must.append(_to_es(child, fields))
+            must.append(_to_es(child, fields, expand))
     clause: dict[str, Any] = {"filter": filters} if filters else {}
     if must:
         clause["must"] = must
@@ -438,12 +452,35 @@ def _to_es(node: Node, fields: list[str]) -> dict[str, Any]:
     return {"bool": clause}
 
 
-def to_es(parsed: ParsedQuery, fields: list[str] | None = None) -> dict[str, Any]:
+def _bare(node: Node) -> bool:
+    return isinstance(node, Words) or (isinstance(node, Phrase) and not node.quoted)
+
+
+def _merge_bare(children: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Neighbouring bare words of a conjunction as one text ("美国 实体清单 中国企业" is one request
+    of four units, not three separate must-match leaves), so expansion weighs them together."""
+    out: list[Node] = []
+    for child in children:
+        if _bare(child) and out and _bare(out[-1]):
+            previous = out[-1]
+            before = previous.words if isinstance(previous, Words) else (previous.text,)  # type: ignore[union-attr]
+            now = child.words if isinstance(child, Words) else (child.text,)  # type: ignore[union-attr]
+            out[-1] = Words(before + now)
+        else:
+            out.append(child)
+    return tuple(out)
+
+
+def to_es(
+    parsed: ParsedQuery, fields: list[str] | None = None, expand: Expander | None = None
+) -> dict[str, Any]:
     """Elasticsearch query DSL for a parsed query; `fields` are the text fields words and phrases
-    search (default `TEXT_FIELDS`; the search adds language sub-fields where the node has them)."""
+    search (default `TEXT_FIELDS`; the search adds language sub-fields where the node has them).
+    `expand` reads the text of positive leaves (the search passes cross-language expansion; alert
+    rules keep the literal reading); exclusions are never expanded."""
     if parsed.root is None:
         return {"match_all": {}}
-    query = _to_es(parsed.root, fields or TEXT_FIELDS)
+    query = _to_es(parsed.root, fields or TEXT_FIELDS, expand)
     if isinstance(parsed.root, Not):  # a lone exclusion: everything except
         query["bool"]["must"] = [{"match_all": {}}]
     return query

@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from elasticsearch import Elasticsearch
+import numpy as np
+from elasticsearch import ApiError, BadRequestError, Elasticsearch
 
 from enrich.embed import Embedder
 from index.capabilities import Capabilities, detect
 from index.mapping import articles_alias, language_subfields
 from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
+from index.understand import Boosts, Understanding, understand, understood_query
 from newsradar.dates import parse_iso_or_none
 from newsradar.settings import Settings
+from newsradar.text import has_han
 
 RRF_K = 60
 HL_START, HL_END = "\ue000", "\ue001"  # private-use marks: escaped views turn them into <mark>
 MAX_WINDOW = 1000
+MAX_ANALYZED_OFFSET = 100_000  # characters of a field analysed for highlighting (index limit 1,000,000)
 SOURCE_FIELDS = [
     "id",
     "url",
@@ -51,7 +56,12 @@ SOURCE_FIELDS = [
     "story_size",
     "story_sources",
     "story_langs",
+    "translation_backend",
+    "translation_status",
 ]
+#: translation_status values that mean a machine-translation backend produced `title_en`
+TRANSLATED = ("translated", "cached")
+MAX_OFFSET = 10_000  # Elasticsearch's result window: a cursor never points past it
 FACETS = {
     "lang": "lang",
     "source": "source",
@@ -106,6 +116,18 @@ class Hit:
     story_sources: list[str] = field(default_factory=list)
     story_langs: list[str] = field(default_factory=list)
     highlights: dict[str, list[str]] = field(default_factory=dict)  # with HL_START/HL_END marks
+    translation_backend: str | None = None
+    translation_status: str | None = None
+    headline: str | None = None  # the story's title in the analyst's language, from another article
+    headline_lang: str | None = None
+
+    @property
+    def translation(self) -> str | None:
+        """The English title only when a translation backend made one (a glossary copy or the
+        untranslated original is no translation) and it differs from the original."""
+        if self.translation_status not in TRANSLATED or not self.title_en:
+            return None
+        return self.title_en if self.title_en.strip() != self.title.strip() else None
 
     @property
     def more_outlets(self) -> int:
@@ -146,14 +168,37 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
     mode: str = "hybrid"
     query: str = ""  # how the query was understood
+    less_related: list[Hit] = field(default_factory=list)
+    lang: str | None = None  # the language the analyst typed in (de, en, zh), when the query says
 
 
-def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal-rank fusion: robust to the incomparable score scales of BM25 and cosine."""
+@dataclass(frozen=True)
+class Tuning:
+    """The knobs of relevance, chosen on the dev queries (`python -m bench.search_dev`)."""
+
+    rrf_k: int = RRF_K
+    bm25_weight: float = 1.0
+    knn_weight: float = 1.0
+    expand: bool = True  # read the query across languages (index.understand)
+    boosts: Boosts = field(default_factory=Boosts)
+    floor: float = 0.0  # cosine under which a kNN-only hit without a query entity is "less related"
+    recency: float = 0.0  # weight of a newest-first ranking fused with the others
+    multilingual: bool = True  # kNN with the query's vector averaged over its de/en/zh renderings
+
+
+# Chosen on the 102 dev queries (bench/search_dev.py; held-out queries never used): a small k lets the
+# top of each list decide, BM25 (now cross-language) weighs half again as much as kNN, and kNN-only
+# hits below cosine 0.90 without the query's named entity follow as "less related".
+TUNED = Tuning(rrf_k=5, bm25_weight=1.5, floor=0.90)
+
+
+def rrf(rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None) -> dict[str, float]:
+    """Reciprocal-rank fusion (weighted): robust to the incomparable score scales of BM25 and cosine."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = weights[i] if weights else 1.0
         for rank, doc_id in enumerate(ranking, start=1):
-            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
     return scores
 
 
@@ -206,14 +251,28 @@ def _cursor(data: dict[str, Any]) -> str:
 
 
 def _read_cursor(cursor: str | None) -> dict[str, Any]:
+    """A page cursor back; ValueError (a 400 for the API) for anything this module did not write."""
     if not cursor:
         return {}
+    bad = ValueError("invalid page cursor; start again from the first page")
+    if len(cursor) > 2000:
+        raise bad
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise ValueError("invalid page cursor; start again from the first page") from None
+    except (ValueError, TypeError):
+        raise bad from None
     if not isinstance(data, dict) or not ({"o", "a"} & set(data)):
-        raise ValueError("invalid page cursor; start again from the first page")
+        raise bad
+    offset = data.get("o", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise bad
+    after = data.get("a")
+    if after is not None and (
+        not isinstance(after, list)
+        or not 1 <= len(after) <= 4
+        or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in after)
+    ):
+        raise bad
     return data
 
 
@@ -238,6 +297,8 @@ def _hit(doc_id: str, src: dict[str, Any], score: float, highlight: dict[str, li
         story_sources=src.get("story_sources") or [],
         story_langs=src.get("story_langs") or [],
         highlights=highlight or {},
+        translation_backend=src.get("translation_backend"),
+        translation_status=src.get("translation_status"),
     )
 
 
@@ -264,6 +325,9 @@ def _facets(response: Any) -> dict[str, list[tuple[str, int]]]:
 def _highlight(fields: list[str]) -> dict[str, Any]:
     spec = {"number_of_fragments": 2, "fragment_size": 160}
     return {
+        # Only the start of a long text is analysed for highlighting: a multi-megabyte article is
+        # still found and shown (its first pages highlighted) instead of failing the whole search.
+        "max_analyzed_offset": MAX_ANALYZED_OFFSET,
         "pre_tags": [HL_START],
         "post_tags": [HL_END],
         "require_field_match": False,
@@ -279,7 +343,11 @@ def _highlight(fields: list[str]) -> dict[str, Any]:
 
 
 def search_articles(
-    client: Elasticsearch, settings: Settings, request: SearchRequest, embedder: Embedder | None
+    client: Elasticsearch,
+    settings: Settings,
+    request: SearchRequest,
+    embedder: Embedder | None,
+    tuning: Tuning = TUNED,
 ) -> SearchResult:
     """Run one search request; raises ValueError for a bad cursor, never for query syntax."""
     alias = articles_alias(settings)
@@ -289,21 +357,74 @@ def search_articles(
     caps = capabilities(client, settings)
     fields = text_fields(caps)
     filters = request_filters(request)
-    query = {"bool": {"must": [to_es(parsed, fields)], "filter": filters}}
+
+    def expand(text: str) -> dict[str, Any] | None:
+        return understood_query(understand(text), fields, tuning.boosts)
+
+    query = {"bool": {"must": [to_es(parsed, fields, expand if tuning.expand else None)], "filter": filters}}
     page = _read_cursor(request.cursor)
+    if int(page.get("o", 0)) + request.limit > MAX_OFFSET:
+        raise ValueError(f"pages end at result {MAX_OFFSET:,}; narrow the search instead")
     mode: Mode = request.mode
     if mode != "bm25" and (embedder is None or not parsed.has_text()):
         mode = "bm25"
-    if mode == "bm25":
-        result = _native(client, alias, request, parsed, query, fields, page)
-    else:
-        assert embedder is not None
-        result = _fused(
-            client, settings, caps, alias, request, parsed, query, filters, fields, page, embedder
-        )
+    try:
+        if mode == "bm25":
+            result = _native(client, alias, request, parsed, query, fields, page)
+        else:
+            assert embedder is not None
+            result = _fused(
+                client, settings, caps, alias, request, parsed, query, filters, fields, page, embedder, tuning
+            )
+    except BadRequestError as error:  # what the node refuses to run is the request's fault (a 400)
+        raise ValueError(f"this search cannot be run: {error.message}") from None
     result.warnings = parsed.warnings + result.warnings
     result.query = str(parsed)
+    result.lang = analyst_language(parsed)
+    if result.lang and request.collapse:
+        story_headlines(client, alias, [*result.hits, *result.less_related], result.lang)
     return result
+
+
+def analyst_language(parsed: ParsedQuery) -> str | None:
+    """The language the query is written in; None for names alone (DeepSeek, H20) or no text."""
+    from enrich.language import detect_language
+
+    text = parsed.embedding_text()
+    if not text:
+        return None
+    if has_han(text):
+        return "zh"
+    words = [u for u in understand(text).units if u.kind != "entity"]
+    if not words:
+        return None
+    lang = detect_language(text)
+    return lang if lang in ("de", "en") else None
+
+
+def story_headlines(client: Elasticsearch, alias: str, hits: list[Hit], lang: str) -> None:
+    """For each hit standing for a story in several languages, the story's own title in the analyst's
+    language (its earliest article in that language), when the hit's article is in another one."""
+    wanted = [h for h in hits if h.lang != lang and h.story_id and lang in h.story_langs]
+    if not wanted:
+        return
+    response = client.search(
+        index=alias,
+        size=len(wanted),
+        query={
+            "bool": {
+                "filter": [{"terms": {"story_id": sorted({h.story_id for h in wanted if h.story_id})}}],
+                "must": [{"term": {"lang": lang}}],
+            }
+        },
+        collapse={"field": "story_id"},
+        sort=[{"published_at": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+        source_includes=["story_id", "title"],
+    )
+    titles = {h["_source"]["story_id"]: h["_source"]["title"] for h in response["hits"]["hits"]}
+    for hit in wanted:
+        if hit.story_id in titles:
+            hit.headline, hit.headline_lang = titles[hit.story_id], lang
 
 
 def _native(
@@ -331,6 +452,8 @@ def _native(
         "track_total_hits": True,
     }
     offset = int(page.get("o", 0))
+    if page and (("o" in page) != request.collapse or ("a" in page) == request.collapse):
+        raise ValueError("invalid page cursor for this search; start again from the first page")
     if request.collapse:
         body["collapse"] = {"field": "story_id"}
         body["from"] = offset
@@ -366,83 +489,200 @@ def _fused(
     fields: list[str],
     page: dict[str, Any],
     embedder: Embedder,
+    tuning: Tuning,
 ) -> SearchResult:
+    """Hybrid (or kNN-only) ranking. The BM25 request runs while the query is embedded; the kNN
+    request follows; the lists are fused by weighted reciprocal-rank fusion — on the server where the
+    node's modules and licence allow the `rrf` retriever, else here. Hits that match neither the
+    query's entities, nor its words (BM25), nor its meaning above the floor (cosine) follow as
+    "less related". Highlights are fetched for the page's hits only."""
+    if page and "o" not in page:
+        raise ValueError("invalid page cursor for this search; start again from the first page")
     offset = int(page.get("o", 0))
     window = min(MAX_WINDOW, max(100, (offset + request.limit) * 4))
-    vector = [float(x) for x in embedder.queries([parsed.embedding_text()])[0]]
-    knn: dict[str, Any] = {
-        "field": "embedding",
-        "query_vector": vector,
-        "k": window,
-        "num_candidates": min(10000, max(window * 2, 200)),
-        "filter": filters + parsed.constraints(),
-    }
-    if settings.search_knn_similarity > 0:
-        knn["similarity"] = settings.search_knn_similarity
-    highlight = _highlight(fields) if request.highlight else None
+    hybrid = request.mode == "hybrid"
+    reading = understand(parsed.embedding_text()) if tuning.expand else None
+    entities: set[str] = set()
+    if reading is not None:  # named things if the query has any, else its places
+        anchors = {u.key for u in reading.units if u.kind == "entity" and u.anchor}
+        parents = {u.parent for u in reading.units if u.anchor and u.parent}
+        entities = (anchors | parents) if anchors else set(reading.entities)
     sources: dict[str, dict[str, Any]] = {}
-    highlights: dict[str, dict[str, list[str]]] = {}
     warnings: list[str] = []
+    cosine: dict[str, float] = {}
+    lexical: set[str] = set()
+    rankings: list[list[str]] = []
+    weights: list[float] = []
+    fused: list[tuple[str, float]] | None = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        if hybrid and not caps.rrf:
+            pending = pool.submit(
+                client.search, index=alias, size=window, query=query, source_includes=SOURCE_FIELDS
+            )
+        vector = query_vector(embedder, parsed.embedding_text(), reading if tuning.multilingual else None)
+        knn: dict[str, Any] = {
+            "field": "embedding",
+            "query_vector": vector,
+            "k": window,
+            "num_candidates": min(10000, max(window * 2, 200)),
+            "filter": filters + parsed.constraints(),
+        }
+        if settings.search_knn_similarity > 0:
+            knn["similarity"] = settings.search_knn_similarity
+        if hybrid and caps.rrf:
+            fused = _server_rrf(client, settings, alias, query, knn, window, tuning, sources)
+            if fused is None:  # refused (licence): fuse here from now on
+                pending = pool.submit(
+                    client.search, index=alias, size=window, query=query, source_includes=SOURCE_FIELDS
+                )
+        if fused is None:
+            near = client.search(index=alias, size=window, knn=knn, source_includes=SOURCE_FIELDS)["hits"][
+                "hits"
+            ]
+            bm25 = pending.result()["hits"]["hits"] if pending is not None else []
     full = False
-    if request.mode == "hybrid" and caps.rrf:
-        response = client.search(
-            index=alias,
-            size=window,
-            source_includes=SOURCE_FIELDS,
-            highlight=highlight,
-            retriever={
-                "rrf": {
-                    "retrievers": [{"standard": {"query": query}}, {"knn": knn}],
-                    "rank_window_size": window,
-                    "rank_constant": RRF_K,
-                }
-            },
-        )
-        hits = response["hits"]["hits"]
-        fused = [(h["_id"], float(h.get("_score") or 0.0)) for h in hits]
-        for h in hits:
+    if fused is None:
+        for h in bm25:
             sources[h["_id"]] = h["_source"]
-            highlights[h["_id"]] = h.get("highlight", {})
-        full = len(hits) >= window
-    else:
-        rankings: list[list[str]] = []
-        if request.mode == "hybrid":
-            bm25 = client.search(
-                index=alias, size=window, query=query, source_includes=SOURCE_FIELDS, highlight=highlight
-            )["hits"]["hits"]
-            for h in bm25:
-                sources[h["_id"]] = h["_source"]
-                highlights[h["_id"]] = h.get("highlight", {})
+        lexical = {h["_id"] for h in bm25}
+        if hybrid:
             rankings.append([h["_id"] for h in bm25])
-            full = len(bm25) >= window
-        near = client.search(index=alias, size=window, knn=knn, source_includes=SOURCE_FIELDS)["hits"]["hits"]
+            weights.append(tuning.bm25_weight)
         for h in near:
             sources.setdefault(h["_id"], h["_source"])
+            cosine[h["_id"]] = 2.0 * float(h.get("_score") or 0.0) - 1.0
         rankings.append([h["_id"] for h in near])
-        full = full or len(near) >= window
-        fused = sorted(rrf(rankings).items(), key=lambda item: (-item[1], item[0]))
+        weights.append(tuning.knn_weight if hybrid else 1.0)
+        if tuning.recency > 0:
+            by_date = sorted(sources, key=lambda d: _when(sources[d].get("published_at")), reverse=True)
+            rankings.append(by_date)
+            weights.append(tuning.recency)
+        full = len(bm25) >= window or len(near) >= window
+        fused = sorted(rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0]))
+    else:
+        full = len(fused) >= window
     if request.sort == "recency":
         fused.sort(key=lambda item: _when(sources[item[0]].get("published_at")), reverse=True)
+
+    def related(doc_id: str) -> bool:
+        if tuning.floor <= 0 or doc_id in lexical or not cosine:
+            return True
+        if entities & set(sources[doc_id].get("entities") or []):
+            return True
+        return cosine.get(doc_id, -1.0) >= tuning.floor
+
+    close = [item for item in fused if related(item[0])]
+    far = [item for item in fused if not related(item[0])]
     if request.collapse:
-        seen: set[str] = set()
-        kept = []
-        for doc_id, score in fused:
-            story = sources[doc_id].get("story_id") or doc_id
-            if story not in seen:
-                seen.add(story)
-                kept.append((doc_id, score))
-        fused = kept
-    chosen = fused[offset : offset + request.limit]
-    hits_out = [_hit(doc_id, sources[doc_id], score, highlights.get(doc_id)) for doc_id, score in chosen]
-    cursor = _cursor({"o": offset + len(chosen)}) if offset + len(chosen) < len(fused) else None
+        close, far = _one_per_story(close, sources), _one_per_story(far, sources)
+        shown = {sources[d].get("story_id") or d for d, _ in close}
+        far = [(d, s) for d, s in far if (sources[d].get("story_id") or d) not in shown]
+    chosen = close[offset : offset + request.limit]
+    cursor = _cursor({"o": offset + len(chosen)}) if offset + len(chosen) < len(close) else None
+    extra = far[: request.limit] if cursor is None else []
+    marks = (
+        _page_highlights(client, alias, query, fields, [d for d, _ in chosen + extra])
+        if (request.highlight and parsed.has_text())
+        else {}
+    )
+    hits_out = [_hit(d, sources[d], score, marks.get(d)) for d, score in chosen]
+    less = [_hit(d, sources[d], score, marks.get(d)) for d, score in extra]
     if cursor is None and full:
         warnings.append(f"results are limited to the best {window} candidates of each retriever")
     facets: dict[str, list[tuple[str, int]]] = {}
     if request.facets:
-        aggs_query = query if request.mode == "hybrid" else {"bool": {"filter": filters}}
+        aggs_query = query if hybrid else {"bool": {"filter": filters}}
         response = client.search(index=alias, size=0, query=aggs_query, knn=knn, aggs=_aggs())
         facets = _facets(response)
-    return SearchResult(hits_out, len(fused), not full, cursor, facets, warnings, mode=request.mode)
+    return SearchResult(
+        hits_out, len(close), not full, cursor, facets, warnings, mode=request.mode, less_related=less
+    )
+
+
+def query_vector(embedder: Embedder, text: str, reading: Understanding | None) -> list[float]:
+    """The query's embedding; with a reading, the mean of the query and its renderings in the other
+    languages (one batch), which evens out the embedding's pull towards the typed language."""
+    texts = [text]
+    if reading is not None and reading.units:
+        texts += [t for t in (reading.render(lang) for lang in ("en", "de", "zh")) if t and t != text]
+    vectors = np.asarray(embedder.queries(texts), dtype=np.float32)
+    mean = vectors.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    return [float(x) for x in mean]
+
+
+def _one_per_story(
+    items: list[tuple[str, float]], sources: dict[str, dict[str, Any]]
+) -> list[tuple[str, float]]:
+    seen: set[str] = set()
+    kept = []
+    for doc_id, score in items:
+        story = sources[doc_id].get("story_id") or doc_id
+        if story not in seen:
+            seen.add(story)
+            kept.append((doc_id, score))
+    return kept
+
+
+def _page_highlights(
+    client: Elasticsearch, alias: str, query: dict[str, Any], fields: list[str], ids: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    """Highlights of the shown hits only: one small request instead of highlighting every candidate."""
+    if not ids:
+        return {}
+    response = client.search(
+        index=alias,
+        size=len(ids),
+        query={"bool": {"should": [query], "filter": [{"ids": {"values": ids}}]}},
+        source=False,
+        highlight=_highlight(fields),
+    )
+    return {h["_id"]: h.get("highlight", {}) for h in response["hits"]["hits"]}
+
+
+_RRF_REFUSED: set[str] = set()
+
+
+def _server_rrf(
+    client: Elasticsearch,
+    settings: Settings,
+    alias: str,
+    query: dict[str, Any],
+    knn: dict[str, Any],
+    window: int,
+    tuning: Tuning,
+    sources: dict[str, dict[str, Any]],
+) -> list[tuple[str, float]] | None:
+    """Fusion by the node's `rrf` retriever (weighted); None when the node refuses it (a licence that
+    does not cover it, an older node), remembered per node so the client fuses from then on."""
+    if settings.es_url in _RRF_REFUSED:
+        return None
+    try:
+        response = client.search(
+            index=alias,
+            size=window,
+            source_includes=SOURCE_FIELDS,
+            retriever={
+                "rrf": {
+                    "retrievers": [
+                        {"retriever": {"standard": {"query": query}}, "weight": tuning.bm25_weight},
+                        {"retriever": {"knn": knn}, "weight": tuning.knn_weight},
+                    ],
+                    "rank_window_size": window,
+                    "rank_constant": tuning.rrf_k,
+                }
+            },
+        )
+    except ApiError as error:
+        if error.meta.status in (400, 403):
+            _RRF_REFUSED.add(settings.es_url)
+            return None
+        raise
+    hits = response["hits"]["hits"]
+    for h in hits:
+        sources[h["_id"]] = h["_source"]
+    return [(h["_id"], float(h.get("_score") or 0.0)) for h in hits]
 
 
 def search(

@@ -198,9 +198,7 @@ class EsState:
             else {"bool": {"must_not": {"exists": {"field": "embedding_model"}}}}
         ]
         if since is not None or until is not None:
-            window = {
-                key: iso(value) for key, value in (("gte", since), ("lte", until)) if value is not None
-            }
+            window = {key: iso(value) for key, value in (("gte", since), ("lte", until)) if value is not None}
             filters.append(
                 {
                     "bool": {

@@ -188,6 +188,13 @@ def _unpack(zip_path: Path, target: Path) -> None:
     tmp.rmdir()
 
 
+def transport_port(http_port: int) -> int:
+    """The node-to-node port, fixed beside the HTTP port (9200 -> 9300, 9201 -> 9301): left to its
+    default range, two nodes on one machine race for 9300 and the second one's port depends on which
+    started first."""
+    return http_port + 100
+
+
 def _write_config(settings: Settings, install: Path) -> None:
     host, port = _host_port(settings)
     data = settings.es_home / "data"
@@ -203,6 +210,7 @@ def _write_config(settings: Settings, install: Path) -> None:
         f"path.logs: {logs}\n"
         f"network.host: {host}\n"
         f"http.port: {port}\n"
+        f"transport.port: {transport_port(port)}\n"
         "discovery.type: single-node\n"
         "xpack.security.enabled: false\n"
         "cluster.routing.allocation.disk.threshold_enabled: false\n"
@@ -310,6 +318,11 @@ def start(settings: Settings, echo: Echo = _noop) -> NodeStatus:
         raise NodeError(
             f"Port {port} on {host} is taken by a program that is not Elasticsearch. Stop it, or choose "
             f"another port with NEWSRADAR_ES_URL=http://127.0.0.1:<port>."
+        )
+    if _port_open(host, transport_port(port)):
+        raise NodeError(
+            f"Transport port {transport_port(port)} on {host} (HTTP port + 100) is taken, probably by "
+            "another Elasticsearch node; choose another HTTP port with NEWSRADAR_ES_URL."
         )
     java_home = find_java(settings)
     target = install(settings, echo)

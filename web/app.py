@@ -61,6 +61,27 @@ def strip_marks(text: str | None) -> str:
     return (text or "").replace(HL_START, "").replace(HL_END, "")
 
 
+SECURITY_HEADERS = {
+    # Scripts and styles come only from this server (the page's own inline style block included);
+    # no page may frame the UI (clickjacking), and no response is sniffed into another type.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+PAYWALLED_FIELDS = ("text", "text_en")  # full text of a paywalled article: admins only
+
+
+def without_paywalled_text(article: dict[str, Any]) -> dict[str, Any]:
+    """An article as an anonymous reader may see it: no full text when it is paywalled."""
+    if not article.get("paywall"):
+        return article
+    return {k: v for k, v in article.items() if k not in PAYWALLED_FIELDS}
+
+
 def admin_token(settings: Settings) -> str | None:
     """The token, only when it comes from the environment (a token in a config file is ignored)."""
     configured = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -186,8 +207,11 @@ def read_params(request: Request) -> Params:
     )
 
 
-def _hit_json(hit: Hit) -> dict[str, Any]:
+def _hit_json(hit: Hit, full_text: bool = False) -> dict[str, Any]:
     data = hit.as_json()
+    marks = {
+        k: v for k, v in hit.highlights.items() if full_text or not hit.paywall or k not in PAYWALLED_FIELDS
+    }
     data.update(
         {
             "lead": hit.lead,
@@ -196,7 +220,11 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
             "story_sources": hit.story_sources,
             "more_outlets": hit.more_outlets,
             "more_articles": hit.more_articles,
-            "highlights": {k: [str(highlight(f)) for f in v] for k, v in hit.highlights.items()},
+            "highlights": {k: [str(highlight(f)) for f in v] for k, v in marks.items()},
+            "translation": hit.translation,
+            "translation_backend": hit.translation_backend if hit.translation else None,
+            "headline": hit.headline,
+            "headline_lang": hit.headline_lang,
         }
     )
     return data
@@ -222,6 +250,14 @@ def create_app(
         client = get_client(settings)
     es: Elasticsearch = client
     app = FastAPI(title="newsradar", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -250,6 +286,12 @@ def create_app(
         except ValueError as error:
             raise HTTPException(400, str(error)) from error
 
+    def is_admin(request: Request) -> bool:
+        """Whether the request presents the admin token (paywalled full text is for admins only)."""
+        token = admin_token(settings)
+        presented = presented_token(request)
+        return bool(token and presented and hmac.compare_digest(presented.encode(), token.encode()))
+
     def check_token(presented: str | None) -> None:
         token = admin_token(settings)
         if token is None:
@@ -270,6 +312,10 @@ def create_app(
     def page_search(request: Request) -> Response:
         params = read_params(request)
         result = run_search(params)
+        if not is_admin(request):
+            for hit in [*result.hits, *result.less_related]:
+                if hit.paywall:
+                    hit.highlights = {k: v for k, v in hit.highlights.items() if k not in PAYWALLED_FIELDS}
         return templates.TemplateResponse(
             request,
             "search.html",
@@ -277,16 +323,23 @@ def create_app(
                 "p": params,
                 "result": result,
                 "groups": _groups(result.hits),
+                "less_related": result.less_related,
                 "facet_names": list(FACETS),
                 "writable": admin_token(settings) is not None,
             },
         )
 
-    @app.get("/story/{story_id}", response_class=HTMLResponse)
-    def page_story(request: Request, story_id: str) -> Response:
+    def story_for(request: Request, story_id: str) -> dict[str, Any]:
         story = get_story(es, settings, story_id)
         if story is None:
             raise HTTPException(404, f"no story {story_id!r}")
+        if not is_admin(request):
+            story["articles"] = [without_paywalled_text(a) for a in story["articles"]]
+        return story
+
+    @app.get("/story/{story_id}", response_class=HTMLResponse)
+    def page_story(request: Request, story_id: str) -> Response:
+        story = story_for(request, story_id)
         columns: dict[str, list[dict[str, Any]]] = {}
         for article in story["articles"]:
             columns.setdefault(article.get("lang") or "other", []).append(article)
@@ -299,6 +352,7 @@ def create_app(
     def api_search(request: Request) -> JSONResponse:
         params = read_params(request)
         result = run_search(params)
+        full_text = is_admin(request)
         return JSONResponse(
             {
                 "query": result.query,
@@ -307,17 +361,16 @@ def create_app(
                 "total": result.total,
                 "total_exact": result.total_exact,
                 "next_cursor": result.next_cursor,
-                "hits": [_hit_json(hit) for hit in result.hits],
+                "lang": result.lang,
+                "hits": [_hit_json(hit, full_text) for hit in result.hits],
+                "less_related": [_hit_json(hit, full_text) for hit in result.less_related],
                 "facets": {name: [[k, n] for k, n in values] for name, values in result.facets.items()},
             }
         )
 
     @app.get("/api/stories/{story_id}")
-    def api_story(story_id: str) -> JSONResponse:
-        story = get_story(es, settings, story_id)
-        if story is None:
-            raise HTTPException(404, f"no story {story_id!r}")
-        return JSONResponse(story)
+    def api_story(request: Request, story_id: str) -> JSONResponse:
+        return JSONResponse(story_for(request, story_id))
 
     def rule_from(data: dict[str, Any]) -> Any:
         from alerts.rules import Rule

@@ -38,8 +38,12 @@ def test_extract_prints_one_object_per_file_in_order(tmp_path: Path) -> None:
     latin = "/netzwacht/2026/11/italien-datenschutz-sperrt-deepseek.html"
     english = "/circuit-daily/2026/11/kling-refuses-tiananmen-prompts.html"
     unreadable = tmp_path / "missing.html"
-    files = [SAMPLE_SITE / gbk.lstrip("/"), unreadable, SAMPLE_SITE / latin.lstrip("/"),
-             SAMPLE_SITE / english.lstrip("/")]
+    files = [
+        SAMPLE_SITE / gbk.lstrip("/"),
+        unreadable,
+        SAMPLE_SITE / latin.lstrip("/"),
+        SAMPLE_SITE / english.lstrip("/"),
+    ]
     code, records = _run([str(f) for f in files])
     assert code == 0
     assert [r["file"] for r in records] == [str(f) for f in files]
@@ -47,8 +51,18 @@ def test_extract_prints_one_object_per_file_in_order(tmp_path: Path) -> None:
     for record, path in ((records[0], gbk), (records[2], latin), (records[3], english)):
         assert record["title"] == MANIFEST[path]["title"]
         assert record["lang"] == MANIFEST[path]["lang"]
-        assert {"file", "title", "text", "published", "authors", "lang", "published_source", "encoding",
-                "canonical_url", "paywall"} <= set(record)
+        assert {
+            "file",
+            "title",
+            "text",
+            "published",
+            "authors",
+            "lang",
+            "published_source",
+            "encoding",
+            "canonical_url",
+            "paywall",
+        } <= set(record)
         assert str(record["published"])[:10] == MANIFEST[path]["published"][:10]
     assert records[0]["encoding"] == "gb18030"  # GBK bytes decoded, not mojibake
     assert "\n\n" in str(records[3]["text"]) and "\n\n\n" not in str(records[3]["text"])
@@ -77,7 +91,9 @@ def test_extract_as_a_subprocess_with_empty_and_binary_files(tmp_path: Path) -> 
     binary.write_bytes(bytes(range(256)) * 20)
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "newsradar"), "extract", str(empty), str(binary), str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -49,23 +49,27 @@ def fault_site(tmp_path: Path) -> Path:
         (site / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SAMPLE_SITE / rel, site / rel)
     base = "{{BASE_URL}}"
-    (site / "faults.xml").write_text(_rss([
-        f"{base}/{GOOD}",
-        f"{base}/_fault/status/404",
-        f"{base}/_fault/status/503",
-        f"{base}/_fault/slow/4",
-        f"{base}/_fault/redirect/0",
-        f"{base}/_fault/loop",
-        f"{base}/_fault/huge/3000000",
-        f"{base}/_fault/gzip-bomb/20",
-        f"{base}/_fault/drop",
-        f"{base}/broken/empty.html",
-        f"{base}/broken/not-article.html",
-        f"{base}/private/secret.html",
-        f"{base}/_fault/charset/utf-8/{GBK}",
-        f"{base}/_fault/redirect-to?url={base}/{GBK}",
-        "ftp://example.org/file.html",
-    ]))
+    (site / "faults.xml").write_text(
+        _rss(
+            [
+                f"{base}/{GOOD}",
+                f"{base}/_fault/status/404",
+                f"{base}/_fault/status/503",
+                f"{base}/_fault/slow/4",
+                f"{base}/_fault/redirect/0",
+                f"{base}/_fault/loop",
+                f"{base}/_fault/huge/3000000",
+                f"{base}/_fault/gzip-bomb/20",
+                f"{base}/_fault/drop",
+                f"{base}/broken/empty.html",
+                f"{base}/broken/not-article.html",
+                f"{base}/private/secret.html",
+                f"{base}/_fault/charset/utf-8/{GBK}",
+                f"{base}/_fault/redirect-to?url={base}/{GBK}",
+                "ftp://example.org/file.html",
+            ]
+        )
+    )
     (site / "garbage.xml").write_text("this is <<< not a feed")
     return site
 
@@ -77,8 +81,12 @@ def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Pa
             Source(name="faults", lang="en", feeds=[server.url("faults.xml")]),
             Source(name="garbage-feed", lang="en", feeds=[server.url("garbage.xml")]),
             Source(name="truncated-feed", lang="en", feeds=[server.url("broken/feed.xml")]),
-            Source(name="feed-500", lang="en", feeds=[server.url("_fault/status/500")],
-                   sitemaps=[server.url("faults.xml")]),
+            Source(
+                name="feed-500",
+                lang="en",
+                feeds=[server.url("_fault/status/500")],
+                sitemaps=[server.url("faults.xml")],
+            ),
             Source(name="feed-404", lang="en", feeds=[server.url("missing.xml")]),
         ]
         result = run_crawl(
@@ -133,12 +141,16 @@ def test_replay_by_host_and_private_redirects_refused(tmp_path: Path) -> None:
     (host / "private").mkdir()
     shutil.copy(SAMPLE_SITE / GOOD, host / "private" / "hidden.html")
     (host / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
-    (host / "feed.xml").write_text(_rss([
-        "https://news.example/2026/good.html?utm_source=rss",
-        "https://news.example/private/hidden.html",
-        "https://news.example/_fault/redirect-to?url=http://127.0.0.1:9/admin",
-        "https://news.example/_fault/redirect-to?url=file:///etc/passwd",
-    ]))
+    (host / "feed.xml").write_text(
+        _rss(
+            [
+                "https://news.example/2026/good.html?utm_source=rss",
+                "https://news.example/private/hidden.html",
+                "https://news.example/_fault/redirect-to?url=http://127.0.0.1:9/admin",
+                "https://news.example/_fault/redirect-to?url=file:///etc/passwd",
+            ]
+        )
+    )
     settings = Settings(state_dir=tmp_path / "state")
     with ReplayServer(root) as server:
         settings = settings.model_copy(update={"replay_url": server.base_url})

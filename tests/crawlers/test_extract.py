@@ -28,14 +28,17 @@ EN_PARAS = [
 
 
 def _zh_page(charset_decl: str | None, *, with_date_meta: bool = False) -> str:
-    meta = (f'<meta http-equiv="Content-Type" content="text/html; charset={charset_decl}">'
-            if charset_decl else "")
+    meta = (
+        f'<meta http-equiv="Content-Type" content="text/html; charset={charset_decl}">'
+        if charset_decl
+        else ""
+    )
     date_meta = '<meta name="pubdate" content="2024-03-01T08:00:00+08:00">' if with_date_meta else ""
     paras = "".join(f"<p>{ZH_BODY}</p>" for _ in range(3))
     return (
         f"<html><head>{meta}{date_meta}<title>人工智能新规发布-新华网</title></head><body>"
         '<div class="nav"><a href="/">首页</a> <a href="/tech">科技</a></div>'
-        "<h1>人工智能新规发布</h1><div class=\"info\">2005年1月2日 09:07 来源：新华网</div>"
+        '<h1>人工智能新规发布</h1><div class="info">2005年1月2日 09:07 来源：新华网</div>'
         f'<div id="content">{paras}</div><div class="footer">版权所有</div></body></html>'
     )
 
@@ -210,8 +213,10 @@ def test_chinese_meta_date_beats_text_date() -> None:
 
 
 def test_naive_meta_date_gets_source_timezone() -> None:
-    page = _en_page().replace('"datePublished":"2024-05-21T09:30:00+02:00",', "").replace(
-        "<head>", '<head><meta property="article:published_time" content="2024-05-22 10:00">', 1
+    page = (
+        _en_page()
+        .replace('"datePublished":"2024-05-21T09:30:00+02:00",', "")
+        .replace("<head>", '<head><meta property="article:published_time" content="2024-05-22 10:00">', 1)
     )
     ex = extract(page, timezone="Europe/Berlin")
     assert ex.published_source == "meta"

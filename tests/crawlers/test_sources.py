@@ -17,9 +17,16 @@ from stack.replay import SAMPLE_SITE, ReplayServer
 
 def _entry(name: str, **fields: object) -> dict[str, object]:
     entry: dict[str, object] = {
-        "name": name, "title": name.title(), "lang": "en", "country": "US", "kind": "media",
-        "homepage": f"https://{name}.example/", "feeds": [f"https://{name}.example/feed.xml"],
-        "timezone": "UTC", "paywall": "none", "enabled": True,
+        "name": name,
+        "title": name.title(),
+        "lang": "en",
+        "country": "US",
+        "kind": "media",
+        "homepage": f"https://{name}.example/",
+        "feeds": [f"https://{name}.example/feed.xml"],
+        "timezone": "UTC",
+        "paywall": "none",
+        "enabled": True,
     }
     entry.update(fields)
     return entry
@@ -40,19 +47,22 @@ def test_shipped_catalog_loads_with_twelve_media_outlets_per_language() -> None:
 
 
 def test_broken_entries_are_reported_with_entry_and_field(tmp_path: Path) -> None:
-    path = _write(tmp_path / "bad.yaml", [
-        _entry("good"),
-        _entry("Bad Name"),
-        _entry("badlang", lang="fr"),
-        _entry("badurl", feeds=["not a url", "ftp://x.example/feed"]),
-        _entry("good"),  # duplicate name
-        _entry("stealer", feeds=["https://good.example/feed.xml"]),  # duplicate URL
-        _entry("nowhere", feeds=[]),
-        _entry("tz", timezone="Mars/Olympus"),
-        _entry("typo", feedz=["https://typo.example/"]),
-        _entry("nolang", lang=None),
-        "just a string",
-    ])
+    path = _write(
+        tmp_path / "bad.yaml",
+        [
+            _entry("good"),
+            _entry("Bad Name"),
+            _entry("badlang", lang="fr"),
+            _entry("badurl", feeds=["not a url", "ftp://x.example/feed"]),
+            _entry("good"),  # duplicate name
+            _entry("stealer", feeds=["https://good.example/feed.xml"]),  # duplicate URL
+            _entry("nowhere", feeds=[]),
+            _entry("tz", timezone="Mars/Olympus"),
+            _entry("typo", feedz=["https://typo.example/"]),
+            _entry("nolang", lang=None),
+            "just a string",
+        ],
+    )
     sources, problems = check_catalog(path)
     located = {(p.entry, p.field) for p in problems}
     assert ("sources[1] (Bad Name)", "name") in located
@@ -115,11 +125,14 @@ def test_cli_sources_list_and_check(tmp_path: Path) -> None:
 
 def test_cli_sources_check_live_against_replay(tmp_path: Path, fixtures_dir: Path) -> None:
     with ReplayServer(fixtures_dir / "skeleton_site") as server:
-        catalog = _write(tmp_path / "live.yaml", [
-            _entry("works", feeds=[server.url("feed.xml")], homepage=server.base_url + "/"),
-            _entry("gone", feeds=[server.url("missing.xml")], homepage=server.base_url + "/"),
-            _entry("notfeed", feeds=[server.url("robots.txt")], homepage=server.base_url + "/"),
-        ])
+        catalog = _write(
+            tmp_path / "live.yaml",
+            [
+                _entry("works", feeds=[server.url("feed.xml")], homepage=server.base_url + "/"),
+                _entry("gone", feeds=[server.url("missing.xml")], homepage=server.base_url + "/"),
+                _entry("notfeed", feeds=[server.url("robots.txt")], homepage=server.base_url + "/"),
+            ],
+        )
         result = CliRunner().invoke(
             app, ["sources", "check", "--live", "--catalog", str(catalog), "--json", "--timeout", "5"]
         )

@@ -109,8 +109,10 @@ def test_smtp_refusing_for_a_while_then_two_runs_at_once(es: Elasticsearch, sett
     try:
         # Recovery, with two schedulers' runs racing over the same outbox.
         when = t0 + timedelta(minutes=10)
-        runs = [threading.Thread(target=run_once, args=(es, cfg), kwargs={"rules": rules, "now": when})
-                for _ in range(2)]
+        runs = [
+            threading.Thread(target=run_once, args=(es, cfg), kwargs={"rules": rules, "now": when})
+            for _ in range(2)
+        ]
         for thread in runs:
             thread.start()
         for thread in runs:

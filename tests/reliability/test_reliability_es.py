@@ -101,8 +101,12 @@ def _stored_ids(client: Elasticsearch, cfg: Settings) -> list[str]:
     after = None
     while True:
         page = client.search(
-            index=articles_alias(cfg), size=1000, sort=[{"id": "asc"}], search_after=after,
-            source_includes=["id", "story_size"], query={"match_all": {}},
+            index=articles_alias(cfg),
+            size=1000,
+            sort=[{"id": "asc"}],
+            search_after=after,
+            source_includes=["id", "story_size"],
+            query={"match_all": {}},
         )["hits"]["hits"]
         ids.extend(hit["_source"]["id"] for hit in page)
         if len(page) < 1000:

@@ -70,7 +70,9 @@ BAD_SCHEMES = [
 LATIN_TITLE = "Überwachung: Bürgerrechtler kritisieren das neue KI-Gesetz scharf"
 LATIN_PAGE = (
     '<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"><title>' + LATIN_TITLE + "</title>"
-    '</head><body><article><h1>' + LATIN_TITLE + "</h1>"
+    "</head><body><article><h1>"
+    + LATIN_TITLE
+    + "</h1>"
     + "".join(
         f"<p>Absatz {n}: Die Bürgerrechtler äußern Bedenken gegenüber der Überwachung durch Behörden, "
         "die große Sprachmodelle für die Auswertung öffentlicher Äußerungen nutzen möchten.</p>"
@@ -107,9 +109,18 @@ def _crawl(settings: Settings, feed: str, output: Path) -> tuple[dict, int]:
 
     source = Source(name="hostile", lang="en", feeds=[feed])
     proc = subprocess.run(
-        [sys.executable, "-c", CRAWL, settings.model_dump_json(),
-         json.dumps([source.model_dump(mode="json")]), str(output)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            CRAWL,
+            settings.model_dump_json(),
+            json.dumps([source.model_dump(mode="json")]),
+            str(output),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -139,15 +150,19 @@ def test_hostile_pages_and_links_are_counted_and_the_crawl_goes_on(
     hostile_site: Path, tmp_path: Path
 ) -> None:
     host = hostile_site / HOST
-    (host / "feed.xml").write_text(_rss([
-        f"https://{HOST}/2026/good.html",
-        f"https://{HOST}/2026/malformed.html",
-        f"https://{HOST}/_fault/charset/utf-8/{HOST}/2026/latin.html",
-        f"https://{HOST}/_fault/huge/{PAGE_MB * 1024 * 1024}",
-        f"https://{HOST}/_fault/gzip-bomb/{BOMB_MB}",
-        *BAD_SCHEMES,
-        *[f"https://{HOST}/_fault/redirect-to?url={target}" for target in PRIVATE_TARGETS],
-    ]))
+    (host / "feed.xml").write_text(
+        _rss(
+            [
+                f"https://{HOST}/2026/good.html",
+                f"https://{HOST}/2026/malformed.html",
+                f"https://{HOST}/_fault/charset/utf-8/{HOST}/2026/latin.html",
+                f"https://{HOST}/_fault/huge/{PAGE_MB * 1024 * 1024}",
+                f"https://{HOST}/_fault/gzip-bomb/{BOMB_MB}",
+                *BAD_SCHEMES,
+                *[f"https://{HOST}/_fault/redirect-to?url={target}" for target in PRIVATE_TARGETS],
+            ]
+        )
+    )
     (host / "baseline.xml").write_text(_rss([f"https://{HOST}/2026/good.html"]))
     with ReplayServer(hostile_site) as server:
         base = Settings(state_dir=tmp_path / "state-baseline", replay_url=server.base_url)
@@ -163,8 +178,10 @@ def test_hostile_pages_and_links_are_counted_and_the_crawl_goes_on(
     assert skipped["bad_scheme"] == len(BAD_SCHEMES)
     assert failed["too_large"] == 2  # the 50 MB page and the gzip bomb, under the default 10 MiB cap
     assert failed["redirect_refused"] == len(PRIVATE_TARGETS)
-    assert not any(path.startswith(("/2130706433", "/0x7f", "/0177", "/127.1", "/localhost", "/10.", "/169."))
-                   for path in hits)  # no refused target was requested, not even its robots.txt
+    assert not any(
+        path.startswith(("/2130706433", "/0x7f", "/0177", "/127.1", "/localhost", "/10.", "/169."))
+        for path in hits
+    )  # no refused target was requested, not even its robots.txt
     # The scheme links never reached the fetcher either.
     assert not any("passwd" in path or "javascript" in path for path in hits)
     assert counts["notes"]["charset_corrected"] >= 1
@@ -227,19 +244,45 @@ def test_hostile_headline_is_inert_in_ui_email_and_slack(
     injected_subject = f"Ban {tok}\r\nBcc: attacker@evil.example\r\n\r\n<b>body</b>"
     now = datetime.now(UTC)
     hostile = [
-        Article(id=f"{tok}x", url=f"https://xinhua.example/{tok}", canonical_url=f"https://xinhua.example/{tok}",
-                source="xinhua", lang="zh", country="CN", title=f"{HEADLINE} 禁令 {tok}", lead=HEADLINE,
-                text=f"{HEADLINE} 禁令", title_en=injected_subject, event_types=["ban"], story_id=f"{tok}-s",
-                fetched_at=now),
-        Article(id=f"{tok}h", url=f"https://heise.example/{tok}", canonical_url=f"https://heise.example/{tok}",
-                source="heise", lang="de", country="DE", title=f"{HEADLINE} Verbot {tok}", text="Verbot.",
-                title_en=f"{HEADLINE} ban {tok}", event_types=["ban"], story_id=f"{tok}-s", fetched_at=now),
+        Article(
+            id=f"{tok}x",
+            url=f"https://xinhua.example/{tok}",
+            canonical_url=f"https://xinhua.example/{tok}",
+            source="xinhua",
+            lang="zh",
+            country="CN",
+            title=f"{HEADLINE} 禁令 {tok}",
+            lead=HEADLINE,
+            text=f"{HEADLINE} 禁令",
+            title_en=injected_subject,
+            event_types=["ban"],
+            story_id=f"{tok}-s",
+            fetched_at=now,
+        ),
+        Article(
+            id=f"{tok}h",
+            url=f"https://heise.example/{tok}",
+            canonical_url=f"https://heise.example/{tok}",
+            source="heise",
+            lang="de",
+            country="DE",
+            title=f"{HEADLINE} Verbot {tok}",
+            text="Verbot.",
+            title_en=f"{HEADLINE} ban {tok}",
+            event_types=["ban"],
+            story_id=f"{tok}-s",
+            fetched_at=now,
+        ),
     ]
     assert index_documents_of(es, cfg, hostile) == 2
-    rule = Rule.model_validate({
-        "name": f"r-{tok}", "owner": "t", "query": tok,
-        "channels": {"email": ["desk@example.org"], "slack": [f"team_{tok}"]},
-    })
+    rule = Rule.model_validate(
+        {
+            "name": f"r-{tok}",
+            "owner": "t",
+            "query": tok,
+            "channels": {"email": ["desk@example.org"], "slack": [f"team_{tok}"]},
+        }
+    )
     try:
         report = run_once(es, cfg, rules=RuleSet(rules=[rule]))
     finally:

@@ -71,8 +71,13 @@ class AuthSink(MailSink):
             return AuthResult(success=ok, handled=False)
 
         self._controller = Controller(
-            self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-            auth_require_tls=False, auth_required=True, auth_exclude_mechanism=["LOGIN"],
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticate,
+            auth_require_tls=False,
+            auth_required=True,
+            auth_exclude_mechanism=["LOGIN"],
         )
         self._controller.start()
         return self
@@ -145,20 +150,35 @@ def test_alert_delivery_never_logs_smtp_password_or_webhook(
     tok = token()
     webhook = hook.url(f"/services/T0001/B0002/{WEBHOOK_TOKEN}")
     monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", webhook)
-    cfg = isolated(settings, smtp_port=sink.port, smtp_user="alerts", smtp_password=SecretStr(SMTP_PASSWORD),
-                   slack_max_retries=0, alerts_max_attempts=1, operator_email="ops@example.org",
-                   smtp_timeout=10.0)
+    cfg = isolated(
+        settings,
+        smtp_port=sink.port,
+        smtp_user="alerts",
+        smtp_password=SecretStr(SMTP_PASSWORD),
+        slack_max_retries=0,
+        alerts_max_attempts=1,
+        operator_email="ops@example.org",
+        smtp_timeout=10.0,
+    )
     index_articles(es, cfg, [article(f"{tok}-s{n}", "heise", "de", f"Verbot {tok} {n}") for n in range(2)])
-    rule = Rule.model_validate({
-        "name": f"r-{tok}", "owner": "t", "query": tok,
-        "channels": {"email": ["desk@example.org"], "slack": [f"team_{tok}"]},
-    })
+    rule = Rule.model_validate(
+        {
+            "name": f"r-{tok}",
+            "owner": "t",
+            "query": tok,
+            "channels": {"email": ["desk@example.org"], "slack": [f"team_{tok}"]},
+        }
+    )
     rules = RuleSet(rules=[rule])
     hook.script = [(200, {}), (404, {})]  # one story's post accepted, the other's rejected
     try:
         report = run_once(es, cfg, rules=rules)
-        wrong = cfg.model_copy(update={"smtp_password": SecretStr(SMTP_PASSWORD + "-old"),
-                                       "index_prefix": cfg.index_prefix + "-w"})
+        wrong = cfg.model_copy(
+            update={
+                "smtp_password": SecretStr(SMTP_PASSWORD + "-old"),
+                "index_prefix": cfg.index_prefix + "-w",
+            }
+        )
         index_articles(es, wrong, [article(f"{tok}-w", "heise", "de", f"Verbot {tok} w")])
         refused = run_once(es, wrong, rules=rules)
     finally:
@@ -194,15 +214,27 @@ def test_cli_and_crawl_output_carry_no_secrets(
         "NEWSRADAR_SLACK_WEBHOOK_TEAM": f"https://hooks.example/services/T1/B2/{WEBHOOK_TOKEN}",
         "NEWSRADAR_STATE_DIR": str(tmp_path / "state"),
     }
-    status = subprocess.run([sys.executable, "-m", "commands", "es", "status"], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    status = subprocess.run(
+        [sys.executable, "-m", "commands", "es", "status"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert status.returncode == 0, status.stderr
     assert "http://elastic:***@127.0.0.1:9200" in status.stdout  # the node answered: security is off here
     assert_clean(status.stdout + status.stderr, "`newsradar es status`")
     down = {**env, "NEWSRADAR_ES_URL": f"http://elastic:{ES_PASSWORD}@127.0.0.1:9"}
     for command in (["es", "status"], ["alerts", "run"]):
-        proc = subprocess.run([sys.executable, "-m", "commands", *command], cwd=PROJECT_ROOT, env=down,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "commands", *command],
+            cwd=PROJECT_ROOT,
+            env=down,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert "127.0.0.1:9" in proc.stdout + proc.stderr, proc.stderr  # the failure names the node...
         assert_clean(proc.stdout + proc.stderr, f"`newsradar {' '.join(command)}` against a stopped node")
 
@@ -211,8 +243,12 @@ def test_cli_and_crawl_output_carry_no_secrets(
     monkeypatch.setenv("NEWSRADAR_SLACK_WEBHOOK_TEAM", env["NEWSRADAR_SLACK_WEBHOOK_TEAM"])
     with ReplayServer(SAMPLE_SITE) as server:
         source = next(s for s in sample_catalog(server.base_url, SAMPLE_SITE) if s.name == "techbote")
-        result = run_crawl([source], tmp_path / "crawl.jsonl", settings=Settings(state_dir=tmp_path / "s"),
-                           extra_settings={"LOG_LEVEL": "DEBUG"})
+        result = run_crawl(
+            [source],
+            tmp_path / "crawl.jsonl",
+            settings=Settings(state_dir=tmp_path / "s"),
+            extra_settings={"LOG_LEVEL": "DEBUG"},
+        )
     assert result.articles > 0 and "DEBUG" in result.log
     assert_clean(result.log, "the crawl log")
     assert_clean(Path(result.stats_file).read_text(), "the crawl stats")

@@ -90,15 +90,18 @@ def test_crawl_killed_mid_run_then_rerun(tmp_path: Path) -> None:
         f"<item><title>s{n}</title><link>{{{{BASE_URL}}}}/_fault/slow/2?n={n}</link></item>"
         for n in range(SLOW_PAGES)
     )
-    (site / "slow.xml").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>s</title>{slow}'
-                                   "</channel></rss>")
+    (site / "slow.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>s</title>{slow}</channel></rss>'
+    )
     state_dir = tmp_path / "state"
     settings = Settings(state_dir=state_dir)
     output = tmp_path / "staging" / "batches" / "run-1" / "raw" / "sample.jsonl"
     partial = Path(str(output) + ".partial")
     with ReplayServer(site) as server:
-        sources = [*sample_catalog(server.base_url, site), Source(name="slow", lang="en",
-                                                                  feeds=[server.url("slow.xml")])]
+        sources = [
+            *sample_catalog(server.base_url, site),
+            Source(name="slow", lang="en", feeds=[server.url("slow.xml")]),
+        ]
         sources_file = tmp_path / "sources.json"
         sources_file.write_text(json.dumps([s.model_dump(mode="json") for s in sources]))
         proc = _task(
@@ -139,8 +142,15 @@ def test_crawl_killed_mid_run_then_rerun(tmp_path: Path) -> None:
 
 def _doc(n: int) -> Article:
     url = f"https://kill.example/2026/{n}"
-    return Article(id=article_id(url), url=url, canonical_url=url, source="kill", lang="de",
-                   title=f"Exportkontrollen Nummer {n}", text=f"Text {n}.")
+    return Article(
+        id=article_id(url),
+        url=url,
+        canonical_url=url,
+        source="kill",
+        lang="de",
+        title=f"Exportkontrollen Nummer {n}",
+        text=f"Text {n}.",
+    )
 
 
 def test_index_task_killed_then_rerun(es: Elasticsearch, settings: Settings, tmp_path: Path) -> None:

@@ -65,3 +65,27 @@ def test_download_failure_names_versions_and_maven_output(tmp_path: Path) -> Non
     settings = Settings(es_version="0.0.0-none", es_fallback_versions=[], cache_dir=tmp_path / "cache")
     with pytest.raises(node.NodeError, match=r"Download failed(.|\n)*0\.0\.0-none"):
         node.distribution_zip(settings)
+
+
+def test_transport_port_sits_beside_the_http_port(es: Elasticsearch, settings: Settings) -> None:
+    """Two nodes on one machine (two worktrees) must not race for the default transport port 9300."""
+    _host, port = node._host_port(settings)
+    assert node.transport_port(9200) == 9300 and node.transport_port(9201) == 9301
+    info = es.nodes.info(node_id="_local", metric="transport")
+    published = next(iter(info["nodes"].values()))["transport"]["publish_address"]
+    assert published.endswith(f":{node.transport_port(port)}")
+
+
+def test_transport_port_taken_is_named(tmp_path: Path) -> None:
+    with socket.socket() as http_free, socket.socket() as blocker:
+        http_free.bind(("127.0.0.1", 0))
+        port = http_free.getsockname()[1]
+        http_free.close()
+        try:
+            blocker.bind(("127.0.0.1", node.transport_port(port)))
+        except OSError:
+            pytest.skip("the port beside a free one is in use already")
+        blocker.listen(1)
+        settings = Settings(es_url=f"http://127.0.0.1:{port}", es_home=tmp_path / "es")
+        with pytest.raises(node.NodeError, match="Transport port"):
+            node.start(settings)
