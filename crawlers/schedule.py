@@ -32,7 +32,7 @@ from newsradar.settings import Settings
 @dataclass(frozen=True)
 class Policy:
     min_interval: float = 60.0
-    max_interval: float = 1800.0
+    max_interval: float = 240.0
     backoff: float = 1.5
     lease: float = 1800.0  # a source handed to a crawl counts as polling for this long at most
 
