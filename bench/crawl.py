@@ -5,7 +5,8 @@
 
 * newsradar, default politeness (robots.txt, AutoThrottle, 4 per domain, extraction, stats, state);
 * newsradar with AutoThrottle off (same concurrency as the bare spider);
-* a bare Scrapy spider fetching the same article URLs and doing nothing with them.
+* the baseline: a bare Scrapy spider fetching the same article URLs and extracting each page's text
+  with trafilatura (`trafilatura.extract`), Scrapy's defaults otherwise.
 
 Pages/s = article pages fetched / Scrapy's own elapsed time (process start-up excluded for all).
 """
@@ -93,9 +94,9 @@ def run_bare(urls: list[str], work: Path) -> dict[str, Any]:
     stats = json.loads(stats_file.read_text())
     pages = stats["pages"]
     return {
-        "label": "bare scrapy",
+        "label": "bare scrapy + trafilatura",
         "pages": pages,
-        "extracted": 0,
+        "extracted": pages,
         "elapsed_s": round(stats["elapsed"], 2),
         "wall_s": round(wall, 2),
         "pages_per_s": round(pages / stats["elapsed"], 1),
@@ -103,7 +104,8 @@ def run_bare(urls: list[str], work: Path) -> dict[str, Any]:
 
 
 def bare_main(urls_file: str, stats_file: str) -> None:
-    """A bare Scrapy spider: Scrapy's defaults, fetch each URL, count 200s, nothing else."""
+    """A bare Scrapy spider: Scrapy's defaults, fetch each URL and extract it with trafilatura."""
+    import trafilatura
     from scrapy import Request, Spider
     from scrapy.crawler import CrawlerProcess
 
@@ -118,7 +120,8 @@ def bare_main(urls_file: str, stats_file: str) -> None:
                 yield Request(url, dont_filter=True)
 
         def parse(self, response: Any) -> None:
-            counts["pages"] += 1
+            if trafilatura.extract(response.text, url=response.url):
+                counts["pages"] += 1
 
     process = CrawlerProcess({"LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False})
     crawler = process.create_crawler(Bare)
@@ -129,27 +132,36 @@ def bare_main(urls_file: str, stats_file: str) -> None:
     Path(stats_file).write_text(json.dumps({"pages": counts["pages"], "elapsed": elapsed}))
 
 
-def measure(copies: int) -> list[dict[str, Any]]:
-    """Bare spider, polite newsradar and newsradar without AutoThrottle over the same replicated site."""
+def measure(copies: int, rounds: int = 3) -> list[dict[str, Any]]:
+    """Bare spider, polite newsradar and newsradar without AutoThrottle over the same replicated site,
+    in alternating rounds; each keeps its fastest round (the machine is shared: the best round is the
+    one least disturbed)."""
     with tempfile.TemporaryDirectory(prefix="newsradar-bench-crawl-") as tmp:
         work = Path(tmp)
         site = work / "site"
         feeds = build_site(site, copies)
         total = sum(len(paths) for paths in feeds.values())
-        print(f"{total} article pages in {len(feeds)} feeds", file=sys.stderr)
+        print(f"{total} article pages in {len(feeds)} feeds, {rounds} rounds", file=sys.stderr)
+        best: dict[str, dict[str, Any]] = {}
         with ReplayServer(site) as server:
             urls = [server.base_url + p for paths in feeds.values() for p in paths]
-            return [
-                run_bare(urls, work),
-                run_newsradar(server.base_url, feeds, work, "newsradar (polite default)", {}),
-                run_newsradar(
-                    server.base_url,
-                    feeds,
-                    work,
-                    "newsradar (autothrottle off)",
-                    {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"},
-                ),
-            ]
+            for n in range(rounds):
+                runs = [
+                    run_bare(urls, work),
+                    run_newsradar(server.base_url, feeds, work, f"newsradar (polite default)#{n}", {}),
+                    run_newsradar(
+                        server.base_url,
+                        feeds,
+                        work,
+                        f"newsradar (autothrottle off)#{n}",
+                        {"AUTOTHROTTLE_ENABLED": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"},
+                    ),
+                ]
+                for row in runs:
+                    row["label"] = row["label"].split("#")[0]
+                    if row["label"] not in best or row["pages_per_s"] > best[row["label"]]["pages_per_s"]:
+                        best[row["label"]] = row
+        return list(best.values())
 
 
 def run(quick: bool) -> list[Row]:
@@ -163,7 +175,7 @@ def run(quick: bool) -> list[Row]:
             row["pages_per_s"],
             "pages/s",
             bare["pages_per_s"],
-            "bare Scrapy",
+            "bare Scrapy + trafilatura",
             f"{row['pages']} pages",
         )
         for row in rows[1:]

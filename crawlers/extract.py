@@ -28,7 +28,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
+from htmldate import find_date
 from lxml import etree
+from readability import Document
+from trafilatura import bare_extraction
 
 from crawlers.charset import decode_html
 from newsradar.dates import DMY_DATE, ISO_LIKE, ZH_DATE, make_datetime, parse_published, zone
@@ -64,6 +67,11 @@ class Extraction:
     paywall: bool = False
     image: str | None = None
     encoding: str = "utf-8"
+    # Page-type signals, from the same parse (the crawler tells articles from section pages by them):
+    # og:type, article markup (<article> or JSON-LD of an Article type), share of text inside links.
+    og_type: str | None = None
+    article_markup: bool = False
+    link_density: float = 0.0
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -79,9 +87,12 @@ def _paragraphs(text: str) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def _cjk_share(text: str) -> float:
     sample = text[:5000]
-    letters = sum(1 for c in sample if c.isalpha())
+    letters = len(_LETTER.findall(sample))
     return count_han(sample) / letters if letters else 0.0
 
 
@@ -116,8 +127,6 @@ def _date_in_text(text: str, tz: str | None, *, need_time: bool) -> datetime | N
 def _htmldate(tree: Any, url: str | None, tz: str | None) -> datetime | None:
     """htmldate's markup/text heuristics, used after our structured sources came up empty."""
     try:
-        from htmldate import find_date
-
         found = find_date(tree, url=url, original_date=True, extensive_search=False)
     except Exception:  # htmldate is best effort; a failure must not cost the article
         log.debug("htmldate failed on %s", url, exc_info=True)
@@ -345,16 +354,12 @@ def _html_to_text(fragment: str) -> str:
 
 
 def _trafilatura_text(html: str, url: str | None) -> str:
-    from trafilatura import bare_extraction
-
     doc = bare_extraction(html, url=url, include_comments=False, with_metadata=False)
     text = getattr(doc, "text", None) if doc is not None else None
     return _paragraphs(text or "")
 
 
-def _readability_text(html: str) -> str:
-    from readability import Document
-
+def _readability_text(html: str, url: str | None = None) -> str:
     return _html_to_text(Document(html).summary(html_partial=True))
 
 
@@ -368,7 +373,7 @@ def _paragraph_words(tree: Any) -> int:
     return sum(len(_WORD.findall(p.text_content())) for p in paras)
 
 
-def _body_text(html: str, url: str | None, chinese: bool, p_words: int) -> str:
+def _body_text(html: str, url: str | None, chinese: bool, p_words: int, visible_han: int = 0) -> str:
     """Run trafilatura and readability; keep the primary one unless it visibly failed.
 
     Each tool has one typical failure that the other does not share. trafilatura sometimes stops
@@ -376,19 +381,31 @@ def _body_text(html: str, url: str | None, chinese: bool, p_words: int) -> str:
     readability sometimes locks onto a caption or byline box and returns a fragment. On Chinese
     pages trafilatura's heuristics (link density, lengths tuned on Latin text) keep navigation and
     related-article blocks, so readability is primary there and trafilatura for everything else.
+    The secondary tool runs only when the primary's result could be such a failure: trafilatura's
+    text is part of the visible text, so a readability text that is no fragment of the visible text
+    (``visible_han``) cannot be one of trafilatura's either.
     """
+
+    def primary_failed(text: str) -> bool:
+        size = _size(text, chinese)
+        return size < 30 or size < 0.05 * visible_han if chinese else size < 0.5 * p_words
+
+    first, second = (_trafilatura_text, _readability_text)
+    if chinese:
+        first, second = second, first
     try:
-        tra = _trafilatura_text(html, url)
-    except Exception:  # trafilatura has raised on odd trees before; readability is the fallback
-        log.debug("trafilatura failed on %s", url, exc_info=True)
-        tra = ""
-    if not chinese and tra and _size(tra, False) >= 0.5 * p_words:
-        return tra  # cannot be a truncation: skip readability, the slowest step on big pages
+        primary = first(html, url)
+    except Exception:  # either has raised on odd trees before; the other one is the fallback
+        log.debug("%s failed on %s", first.__name__, url, exc_info=True)
+        primary = ""
+    if primary and not primary_failed(primary):
+        return primary  # cannot be a failure the other tool would fix: skip the slower second run
     try:
-        rea = _readability_text(html)
+        secondary = second(html, url)
     except Exception:
-        log.debug("readability failed on %s", url, exc_info=True)
-        rea = ""
+        log.debug("%s failed on %s", second.__name__, url, exc_info=True)
+        secondary = ""
+    tra, rea = (secondary, primary) if chinese else (primary, secondary)
     n_tra, n_rea = _size(tra, chinese), _size(rea, chinese)
     if chinese:
         return tra if n_rea < 30 or n_rea < 0.05 * n_tra else rea
@@ -477,7 +494,7 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
     lang_hint = _lang(tree, meta)
     visible = _norm_ws(" ".join(tree.xpath("//body//text()[not(ancestor::script)][not(ancestor::style)]")))
     chinese = (lang_hint or "").startswith("zh") or _cjk_share(title + visible[:3000]) > 0.3
-    body = _body_text(text, url, chinese, 0 if chinese else _paragraph_words(tree))
+    body = _body_text(text, url, chinese, 0 if chinese else _paragraph_words(tree), count_han(visible))
 
     description = _norm_ws(meta.get("og:description") or meta.get("description")
                            or _ld_str(ld.get("description")) or "")
@@ -515,6 +532,9 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
     if image and url:
         image = urljoin(url, image)
 
+    visible_chars = len("".join(visible.split()))
+    link_chars = len("".join("".join(tree.xpath("//body//a//text()")).split()))
+
     return Extraction(
         title=title,
         text=body,
@@ -527,6 +547,9 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
         paywall=paywall,
         image=image,
         encoding=encoding,
+        og_type=meta.get("og:type"),
+        article_markup=bool(ld) or next(tree.iter("article"), None) is not None,
+        link_density=link_chars / visible_chars if visible_chars else 0.0,
     )
 
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from parsel import Selector
-
 from crawlers.catalog import Source
 from crawlers.charset import normalise_charset
 from crawlers.discovery import Link, select_text
@@ -49,23 +47,6 @@ def header_charset(content_type: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _page_signals(html: str) -> tuple[str | None, bool, float]:
-    """(og:type, has article markup, share of visible text inside links)."""
-    selector = Selector(text=html)
-    og_type = selector.xpath('//meta[@property="og:type"]/@content').get()
-    has_markup = bool(
-        selector.xpath("//article")
-        or selector.xpath('//script[@type="application/ld+json"][contains(., "Article")]')
-    )
-    body = selector.xpath("//body")
-    if not body:
-        return og_type, has_markup, 0.0
-    text = "".join(body.xpath(".//text()[not(ancestor::script)][not(ancestor::style)]").getall())
-    link_text = "".join(body.xpath(".//a//text()").getall())
-    total = len("".join(text.split()))
-    return og_type, has_markup, (len("".join(link_text.split())) / total if total else 0.0)
-
-
 def page_outcome(
     body: bytes,
     url: str,
@@ -91,15 +72,16 @@ def page_outcome(
         outcome.failed = "malformed_html"
         return outcome
 
-    html = body.decode(result.encoding, errors="replace")
     title = result.title or (hint.title if hint else "")
     text = result.text
-    if source.selectors.title:
-        title = select_text(html, source.selectors.title) or title
-    if source.selectors.body:
-        text = select_text(html, source.selectors.body) or text
+    if source.selectors.title or source.selectors.body:  # a source's own selectors beat the heuristics
+        html = body.decode(result.encoding, errors="replace")
+        if source.selectors.title:
+            title = select_text(html, source.selectors.title) or title
+        if source.selectors.body:
+            text = select_text(html, source.selectors.body) or text
 
-    og_type, has_markup, link_density = _page_signals(html)
+    og_type, has_markup, link_density = result.og_type, result.article_markup, result.link_density
     cjk = count_han(text[:2000]) > len(text[:2000]) / 3
     too_short = len(text) < (MIN_TEXT_CHARS_CJK if cjk else MIN_TEXT_CHARS)
     not_article_type = og_type is not None and og_type.strip().lower() not in _ARTICLE_OG_TYPES
