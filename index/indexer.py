@@ -30,7 +30,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
 from index.failures import FailureStore, failure_entry, story_failure
-from index.mapping import EmbeddingModelMismatch, articles_alias, ensure_articles_index, ensure_same_model
+from index.mapping import EmbeddingModelMismatch, ensure_articles_index, ensure_same_model
 from newsradar.article import Article
 from newsradar.dates import earlier, iso_or_none, parse_iso
 from newsradar.http import Transient, with_retries
@@ -227,7 +227,7 @@ def index_documents(
     changes: dict[str, dict[str, Any] | None] = {}  # what this run adds to the failure journal
     report = IndexReport()
     seen: set[str] = set()
-    stories: set[str] = set()
+    sync = _StorySync(client, alias)
 
     unreachable: list[str] = []  # set once the node stopped answering: the rest fails fast
 
@@ -240,6 +240,23 @@ def index_documents(
     def resolve(key: str) -> None:
         if pending.pop(key, None) is not None or key in changes:
             changes[key] = None
+
+    def keep_story(story_id: str, reason: str) -> None:
+        entry = story_failure(story_id, reason)
+        pending[entry["id"]] = changes[entry["id"]] = entry
+        report.failed.append((entry["id"], reason))
+
+    # Stories whose facts an earlier run could not write: recounted with the next chunk.
+    story_retries: set[str] = set()
+
+    def update_members(updates: list[dict[str, Any]]) -> None:
+        """Bring earlier members' story facts up to date (partial updates, one bulk)."""
+        if not updates:
+            return
+        result = send_bulk(client, updates, max_attempts=max_attempts, initial_backoff=initial_backoff)
+        report.stories_updated += len(result.ok)
+        for action, reason, _ in result.failed:
+            keep_story(action["story"], reason)
 
     vector_spaces: dict[tuple[str, int], str] = {}  # (model, dim) -> "" if the index takes it, else why not
 
@@ -277,28 +294,45 @@ def index_documents(
                 fail(doc, existing, 503)
             return
         now = datetime.now(UTC).isoformat()
+        left: set[str] = set()  # stories a re-indexed document leaves: recounted too
         for doc, old in zip(chunk, existing, strict=True):
             doc["indexed_at"] = now
             if old.get("found"):
                 before = old["_source"]
-                if before.get("story_id"):
-                    stories.add(before["story_id"])  # the story it leaves must be recounted too
+                if before.get("story_id") and before["story_id"] != doc.get("story_id"):
+                    left.add(before["story_id"])
                 doc["first_seen_at"] = earlier(before.get("first_seen_at"), doc.get("first_seen_at"))
+        try:
+            updates = sync.prepare(chunk, left | story_retries)
+            story_retries.clear()
+        except (ApiError, ESConnectionError, ConnectionTimeout) as error:  # documents first; facts later
+            updates = []
+            for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | left:
+                keep_story(story_id, f"story facts not read: {error}")
         actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
         outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
+        sync.wrote(action["body"] for action in outcome.ok)
         for action in outcome.ok:
             body = action["body"]
             report.indexed += 1
             report.by_lang[body.get("lang") or "unknown"] += 1
             resolve(action["id"])
-            if body.get("story_id"):
-                stories.add(body["story_id"])
         for action, reason, status in outcome.failed:
             fail(action["body"], reason, status)
         if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
             unreachable.append(outcome.failed[0][1])
+            for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | left:
+                keep_story(story_id, unreachable[0])  # recounted once the node is back
+            return
+        # A story with a document that did not land is recounted when that document is retried.
+        unsettled = {action["body"].get("story_id") for action, _, _ in outcome.failed}
+        update_members([update for update in updates if update["story"] not in unsettled])
 
     try:
+        if retry_pending:
+            for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
+                story_retries.add(pending[key]["story_id"])
+                resolve(key)
         for chunk in _chunks(documents, chunk_size):
             seen.update(doc["id"] for doc in chunk)
             run(chunk)
@@ -313,26 +347,18 @@ def index_documents(
             report.resubmitted = len(leftovers)
             for chunk in _chunks(leftovers, chunk_size):
                 run(chunk)
-            for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
-                stories.add(pending[key]["story_id"])
-                resolve(key)
-        if unreachable:  # story facts are recomputed when the kept documents are retried
-            for story_id in sorted(stories):
-                entry = story_failure(story_id, unreachable[0])
-                pending[entry["id"]] = changes[entry["id"]] = entry
-            return report
-        client.indices.refresh(index=alias)
-        updated, story_failures = refresh_stories(
-            client, settings, stories, max_attempts=max_attempts, initial_backoff=initial_backoff
-        )
-        report.stories_updated = updated
-        for story_id, reason in story_failures:
-            report.failed.append((f"story:{story_id}", reason))
-            entry = story_failure(story_id, reason)
-            pending[entry["id"]] = changes[entry["id"]] = entry
+        if story_retries and not unreachable:  # none of this run's chunks took them along
+            try:
+                update_members(sync.prepare([], story_retries))
+                story_retries.clear()
+            except (ApiError, ESConnectionError, ConnectionTimeout) as error:
+                for story_id in story_retries:
+                    keep_story(story_id, f"story facts not read: {error}")
+        for story_id in story_retries:  # the node went away before they were recounted
+            keep_story(story_id, unreachable[0] if unreachable else "not recounted")
     finally:
         store.record(changes)
-    if report.stories_updated:
+    if (report.indexed or report.stories_updated) and not unreachable:
         client.indices.refresh(index=alias)
     return report
 
@@ -384,55 +410,79 @@ def _same(current: dict[str, Any], facts: dict[str, Any]) -> bool:
     return True
 
 
-def refresh_stories(
-    client: Elasticsearch,
-    settings: Settings,
-    story_ids: Iterable[str],
-    *,
-    max_attempts: int = 5,
-    initial_backoff: float = 0.5,
-) -> tuple[int, list[tuple[str, str]]]:
-    """Recompute story facts from the index and write them onto members whose copy is stale.
+class _StorySync:
+    """Story facts of the stories one indexing run touches, kept right with one search and at most
+    one bulk of partial updates per chunk.
 
-    Returns the number of documents updated and (story id, reason) for stories that could not be
-    brought up to date (the caller keeps them for retry)."""
-    alias = articles_alias(settings)
-    wanted = sorted(set(story_ids))
-    updated = 0
-    failures: dict[str, str] = {}
-    fields = ["id", "story_id", "source", "lang", "published_at", "first_seen_at", *STORY_FIELDS]
-    for start in range(0, len(wanted), 200):
-        group = wanted[start : start + 200]
-        members: dict[str, list[dict[str, Any]]] = {}
-        after: list[Any] | None = None
-        while True:
-            page = client.search(
-                index=alias,
-                size=1000,
-                query={"terms": {"story_id": group}},
-                source_includes=fields,
-                sort=[{"id": "asc"}],
-                search_after=after,
-            )["hits"]["hits"]
-            for hit in page:
-                members.setdefault(hit["_source"]["story_id"], []).append(hit["_source"])
-            if len(page) < 1000:
-                break
-            after = page[-1]["sort"]
-        actions: list[dict[str, Any]] = []
-        for story_id, docs in members.items():
-            facts = story_facts(docs)
-            actions.extend(
-                {"op": "update", "index": alias, "id": doc["id"], "body": facts, "story": story_id}
-                for doc in docs
-                if not _same(doc, facts)
-            )
-        for chunk in _chunks(actions, 500):
-            outcome = send_bulk(client, chunk, max_attempts=max_attempts, initial_backoff=initial_backoff)
-            updated += len(outcome.ok)
-            for action, reason, _ in outcome.failed:
-                failures[action["story"]] = reason
-    return updated, sorted(failures.items())
+    Before a chunk is written, the current members of its stories are read from the index (one
+    search) and merged with what this run wrote itself (not yet searchable); each new document goes
+    in with its story's facts already right, and only earlier members whose copy is now stale get a
+    partial update. A story entirely new in the chunk costs no extra write at all.
+    """
+
+    FIELDS = ("id", "story_id", "source", "lang", "published_at", "first_seen_at", *STORY_FIELDS)
+
+    def __init__(self, client: Elasticsearch, alias: str) -> None:
+        self.client = client
+        self.alias = alias
+        self.written: dict[str, dict[str, Any]] = {}  # id -> member fields, as this run wrote them
+
+    def _members(self, story_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        members: dict[str, dict[str, dict[str, Any]]] = {sid: {} for sid in story_ids}
+        ordered = sorted(story_ids)
+        for start in range(0, len(ordered), 500):
+            after: list[Any] | None = None
+            while True:
+                page = self.client.search(
+                    index=self.alias,
+                    size=1000,
+                    query={"terms": {"story_id": ordered[start : start + 500]}},
+                    source_includes=list(self.FIELDS),
+                    sort=[{"id": "asc"}],
+                    search_after=after,
+                )["hits"]["hits"]
+                for hit in page:
+                    members[hit["_source"]["story_id"]][hit["_id"]] = hit["_source"]
+                if len(page) < 1000:
+                    break
+                after = page[-1]["sort"]
+        for doc_id, fields in self.written.items():  # this run's own writes win over the index
+            for story in members.values():
+                story.pop(doc_id, None)
+            if fields.get("story_id") in members:
+                members[fields["story_id"]][doc_id] = fields
+        return members
+
+    def prepare(self, chunk: list[dict[str, Any]], left: set[str]) -> list[dict[str, Any]]:
+        """Set the story facts on the chunk's documents; returns the partial updates that bring the
+        stories' other members (and those of stories a document ``left``) up to date."""
+        ids = {doc["id"] for doc in chunk}
+        members = self._members({doc["story_id"] for doc in chunk if doc.get("story_id")} | left)
+        for story in members.values():
+            for doc_id in ids:
+                story.pop(doc_id, None)  # re-indexed documents are counted where they are now
+        for doc in chunk:
+            if doc.get("story_id"):
+                members[doc["story_id"]][doc["id"]] = doc
+        updates: list[dict[str, Any]] = []
+        for story_id, story in members.items():
+            if not story:
+                continue
+            facts = story_facts(list(story.values()))
+            for doc_id, member in story.items():
+                if doc_id in ids:
+                    member.update(facts)
+                elif not _same(member, facts):
+                    updates.append(
+                        {"op": "update", "index": self.alias, "id": doc_id, "body": facts, "story": story_id}
+                    )
+                    member.update(facts)
+                    self.written[doc_id] = member
+        return updates
+
+    def wrote(self, documents: Iterable[dict[str, Any]]) -> None:
+        for doc in documents:
+            self.written[doc["id"]] = {key: doc.get(key) for key in self.FIELDS}
 
 
 def retry_failed(

@@ -40,5 +40,7 @@ def clean_strings(value: object) -> object:
     if isinstance(value, dict):
         return {clean_text(str(k)): clean_strings(v) for k, v in value.items()}
     if isinstance(value, list):
+        if all(type(item) in (float, int) for item in value):
+            return value  # a vector: nothing to clean, and no need to look at each number twice
         return [clean_strings(item) for item in value]
     return value
