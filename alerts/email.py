@@ -52,7 +52,7 @@ def _story_text(story: StorySummary) -> str:
         lines.append("UPDATE: " + "; ".join(story.update_reasons))
     lines.append(f"Original ({story.lang or '?'}): {story.headline}")
     if story.headline_en:
-        lines.append(f"English: {story.headline_en}")
+        lines.append(f"English ({story.headline_en_from or 'English'}): {story.headline_en}")
     lead = story.lead_en or story.lead
     if lead:
         lines.append(_one_line(lead, 600))
@@ -84,7 +84,8 @@ def _story_html(story: StorySummary) -> str:
         parts.append(f"<p><strong>Update:</strong> {e('; '.join(story.update_reasons))}</p>")
     parts.append(f"<p><strong>Original ({e(story.lang or '?')}):</strong> {e(story.headline)}</p>")
     if story.headline_en:
-        parts.append(f"<p><strong>English:</strong> {e(story.headline_en)}</p>")
+        source = e(story.headline_en_from or "English")
+        parts.append(f"<p><strong>English ({source}):</strong> {e(story.headline_en)}</p>")
     lead = story.lead_en or story.lead
     if lead:
         parts.append(f"<p>{e(_one_line(lead, 600))}</p>")

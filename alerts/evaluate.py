@@ -43,8 +43,11 @@ ARTICLE_FIELDS = [
     "lead",
     "lead_en",
     "event_types",
+    "event_type",
     "entities",
     "story_id",
+    "translation_status",
+    "translation_backend",
     "published_at",
     "first_seen_at",
     "indexed_at",
@@ -70,8 +73,14 @@ def text_query(text: str) -> dict[str, Any]:
 def rule_query(rule: Rule) -> dict[str, Any]:
     """Article-level match of a rule: its query plus term filters (any of each list)."""
     filters: list[dict[str, Any]] = []
+    if rule.ai_only:
+        filters.append({"term": {"ai_related": True}})
     if rule.event_types:
         filters.append({"terms": {"event_types": list(rule.event_types)}})
+        confident = [
+            {"range": {f"event_scores.{kind}": {"gte": rule.min_confidence}}} for kind in rule.event_types
+        ]
+        filters.append({"bool": {"should": confident, "minimum_should_match": 1}})
     if rule.entities:
         filters.append({"terms": {"entities": rule.entities}})
     if rule.languages:
@@ -195,6 +204,28 @@ def _ranked(values: Iterable[str]) -> list[str]:
     return [value for value, _ in Counter(v for v in values if v).most_common()]
 
 
+def english_line(articles: list[dict[str, Any]], lead: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(English headline, where it comes from): an English-language member's own headline first, else
+    a machine translation of the lead article when a backend made one; else none — a glossary pass
+    over a German title is not English, and the original is never labelled as such."""
+    english = next((a for a in articles if a.get("lang") == "en" and a.get("title")), None)
+    if english is not None:
+        return str(english["title"]), f"from {english.get('source') or 'an English outlet'}"
+    if lead.get("title_en") and lead.get("translation_status") in ("translated", "cached"):
+        return str(lead["title_en"]), f"machine translation ({lead.get('translation_backend') or 'unknown'})"
+    return None, None
+
+
+def primary_event(matching: list[dict[str, Any]]) -> str | None:
+    """The story's event type: the one its matching articles report most (their primary type)."""
+    kinds = _ranked(str(a.get("event_type")) for a in matching if a.get("event_type"))
+    kinds = [kind for kind in kinds if kind != "other"] or kinds
+    if kinds:
+        return kinds[0]
+    listed = _ranked(t for a in matching for t in a.get("event_types") or [])
+    return listed[0] if listed else None
+
+
 def summarize(
     key: str, articles: list[dict[str, Any]], matching: list[dict[str, Any]], max_links: int
 ) -> StorySummary:
@@ -202,20 +233,23 @@ def summarize(
     articles = sorted(articles or matching, key=_seen)
     matching = sorted(matching, key=_seen)
     lead = matching[0] if matching else articles[0]
-    english = lead.get("title_en") or (lead.get("title") if lead.get("lang") == "en" else None)
+    english, english_from = english_line(articles, lead)
     links: list[Link] = []
     outlets_linked: set[str] = set()
     for article in articles:  # one link per outlet first, earliest first
         if article.get("source") not in outlets_linked:
             outlets_linked.add(str(article.get("source")))
             links.append(_link(article))
+    translated = lead.get("translation_status") in ("translated", "cached")
     return StorySummary(
         story_id=key,
         headline=str(lead.get("title") or ""),
-        headline_en=english,
+        headline_en=english if english != lead.get("title") else None,
+        headline_en_from=english_from if english != lead.get("title") else None,
         lang=lead.get("lang"),
         lead=str(lead.get("lead") or ""),
-        lead_en=lead.get("lead_en"),
+        lead_en=lead.get("lead_en") if translated else None,
+        event_type=primary_event(matching),
         event_types=_ranked(t for a in matching for t in a.get("event_types") or []),
         entities=_ranked(e for a in matching for e in a.get("entities") or []),
         outlets=sorted({str(a["source"]) for a in articles if a.get("source")}),

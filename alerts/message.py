@@ -25,10 +25,12 @@ class StorySummary(BaseModel):
 
     story_id: str
     headline: str
-    headline_en: str | None = None
+    headline_en: str | None = None  # only a real English headline: an English member's, or an MT's
+    headline_en_from: str | None = None  # which: "from <outlet>" or "machine translation (<backend>)"
     lang: str | None = None
     lead: str = ""
     lead_en: str | None = None
+    event_type: str | None = None  # the story's primary event type
     event_types: list[str] = Field(default_factory=list)
     entities: list[str] = Field(default_factory=list)
     outlets: list[str] = Field(default_factory=list)
@@ -42,11 +44,13 @@ class StorySummary(BaseModel):
 
     @property
     def english_title(self) -> str:
+        """The title a subject line shows: the English headline where there is one, else the original."""
         return self.headline_en or self.headline
 
     @property
     def event_label(self) -> str:
-        return "/".join(self.event_types) if self.event_types else "news"
+        """The primary type alone: an alert says what happened, not every word a classifier saw."""
+        return self.event_type or (self.event_types[0] if self.event_types else "news")
 
 
 class Message(BaseModel):

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-EventType = Literal["release", "ban", "restriction", "regulation", "other"]
+from newsradar.article import EventType
+
 Lang = Literal["de", "en", "zh"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -91,6 +92,12 @@ class Rule(BaseModel):
     owner: str
     query: str = Field(default="", description="search syntax of `newsradar search`")
     event_types: list[EventType] = Field(default_factory=list)
+    min_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="an article counts for event_types only when the classifier's probability of one of "
+        "them reaches this",
+    )
+    ai_only: bool = Field(default=True, description="only stories about AI (the classifier's ai_related)")
     entities: list[str] = Field(default_factory=list)
     languages: list[Lang] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)

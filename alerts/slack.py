@@ -129,6 +129,7 @@ def _story_blocks(story: StorySummary, compact: bool) -> list[dict[str, Any]]:
     lines = [title]
     if story.headline_en and story.headline_en != story.headline:
         lines.append(f"_Original ({escape(story.lang or '?')}):_ {escape(story.headline)}")
+        lines.append(f"_English {escape(story.headline_en_from or '')}_")
     lead = story.lead_en or story.lead
     if lead and not compact:
         lines.append(escape(" ".join(lead.split())[:500]))

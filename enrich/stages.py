@@ -106,7 +106,10 @@ def _classify(batch: list[Article], context: StageContext) -> None:
             {"type": label.type, "confidence": label.confidence, "evidence": list(label.evidence)}
             for label in labels
         ]
+        article.event_type = labels[0].type if labels else "other"  # type: ignore[assignment]
+        article.event_scores = {label.type: label.confidence for label in labels}
         article.entities = entity_names(article.title, article.text, article.lang)
+        article.ai_related = bool(article.entities) and article.event_type != "other"
 
 
 def _dedupe(batch: list[Article], context: StageContext) -> None:

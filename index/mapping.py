@@ -22,6 +22,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from index.capabilities import Capabilities, detect
+from newsradar.article import EVENT_TYPES
 from newsradar.settings import Settings
 
 # Revision of the mapping below; bump it with every change to `articles_mapping` so
@@ -117,6 +118,11 @@ def articles_mapping(caps: Capabilities) -> dict[str, Any]:
                 "properties": {"type": keyword, "confidence": {"type": "float"}},
             },
             "entities": keyword,
+            "ai_related": {"type": "boolean"},
+            "event_type": keyword,
+            "event_scores": {
+                "properties": {kind: {"type": "float"} for kind in EVENT_TYPES},
+            },
             # Story-level facts, denormalised onto every member so one hit can say
             # "N more outlets in M languages" and filters like "stories in >= 2 languages" need no join.
             "story_size": {"type": "integer"},

@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Lang = Literal["de", "en", "zh", "other"]
+# What an AI story can report; everything else (and every story not about AI) is "other".
+EventType = Literal["release", "ban", "restriction", "regulation", "other"]
+EVENT_TYPES: tuple[EventType, ...] = ("release", "ban", "restriction", "regulation", "other")
 DateSource = Literal["json-ld", "meta", "feed", "url", "text", "sitemap", "input", "unknown"]
 
 
@@ -62,3 +65,8 @@ class Article(BaseModel):
     embedding_dim: int | None = None
     text_en: str | None = None
     events: list[dict[str, str | float | list[str]]] = Field(default_factory=list)
+    # judgment (appended): whether the story is about AI, its primary event type, and a calibrated
+    # probability per type (release, ban, restriction, regulation, other)
+    ai_related: bool | None = None
+    event_type: EventType | None = None
+    event_scores: dict[str, float] = Field(default_factory=dict)

@@ -60,6 +60,7 @@ def article(
     seen: datetime | None = None,
     indexed: datetime | None = None,
     lead: str = "",
+    ai_related: bool = True,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     doc_id = uuid.uuid4().hex[:20]
@@ -75,8 +76,14 @@ def article(
         "text": f"{title}. {lead}",
         "lead": lead,
         "title_en": title_en,
+        # A given English title stands for a machine translation (a glossary pass is not English).
+        "translation_status": "translated" if title_en else None,
+        "translation_backend": "libretranslate" if title_en else None,
         "lead_en": None,
         "event_types": list(event_types),
+        "event_type": event_types[0] if event_types else "other",
+        "event_scores": {kind: 0.9 for kind in event_types},
+        "ai_related": ai_related,
         "entities": list(entities),
         "story_id": story,
         "published_at": (seen or now).isoformat(),

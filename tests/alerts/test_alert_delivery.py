@@ -91,7 +91,7 @@ def test_email_is_multipart_escaped_with_stable_message_id(es, settings: Setting
     text = mail.get_body(("plain",)).get_content()
     for expected in (
         f"禁令 {tok}",
-        f"English: {HOSTILE} ban {tok}",
+        f"English (machine translation (libretranslate)): {HOSTILE} ban {tok}",
         "heise, xinhua",
         "de, zh",
         "First report: xinhua",

@@ -204,7 +204,10 @@ def test_a_late_failure_never_resurrects_a_sent_entry(
         target=lambda: results.update(a=run_once(es, cfg, rules=rules, now=datetime.now(UTC)))
     )
     slow.start()
-    time.sleep(1.8)
+    deadline = time.monotonic() + 30
+    while not hook.requests and time.monotonic() < deadline:  # A's post is on its way
+        time.sleep(0.05)
+    time.sleep(1.3)  # ... and A's lease has run out
     results["b"] = run_once(es, cfg, rules=rules, now=datetime.now(UTC))
     slow.join(timeout=60)
     assert results["b"].delivery.sent == 1
