@@ -32,7 +32,7 @@ Next poll per source: `newsradar sources schedule` (or the `select_sources` log)
 
 **Manual runs** take `sources` (names; empty = all due), `lang` (de, en, zh), `catalog` (the path of
 another catalog file, e.g. to try a new source before adding it) and `force` (poll every selected
-source now, due or not).
+source now, due or not); naming `sources` or a `catalog` polls them now too.
 
 **When it fails**
 - a `crawl` map index fails: that source's site is down or changed; the log lists each failed URL
@@ -79,7 +79,8 @@ def newsradar_crawl() -> None:
         chosen = select(catalog, params.get("sources") or None, params.get("lang"))
         with CrawlState(settings.crawl_state_path) as state:
             schedule = PollSchedule(state, policy_from(settings))
-            if params.get("force"):
+            # A manual run that names sources or a catalog means "poll these now", due or not.
+            if params.get("force") or params.get("sources") or params.get("catalog"):
                 groups: dict[str, list[Any]] = {}
                 for source in chosen:
                     schedule.start(source.name)

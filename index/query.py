@@ -32,6 +32,9 @@ from newsradar.dates import parse_since
 from newsradar.text import CJK
 
 MAX_CHARS = 2000
+# Chinese is matched character by character on the local node: each character is a term, so a long
+# Chinese query is a query of that many clauses (and phrases of that many positions).
+MAX_CJK_CHARS = 120
 MAX_CLAUSES = 64
 MAX_DEPTH = 12
 TEXT_FIELDS = ["title^3", "title_en^3", "lead^2", "lead_en^2", "text", "text_en"]
@@ -390,6 +393,10 @@ def parse(text: str) -> ParsedQuery:
     if len(text) > MAX_CHARS:
         warnings.append(f"query longer than {MAX_CHARS} characters was cut")
         text = text[:MAX_CHARS]
+    cjk = [match.start() for match in CJK.finditer(text)]
+    if len(cjk) > MAX_CJK_CHARS:
+        warnings.append(f"query with more than {MAX_CJK_CHARS} Chinese or Japanese characters was cut")
+        text = text[: cjk[MAX_CJK_CHARS]]
     parser = _Parser(_tokens(text, warnings), warnings)
     root = parser.parse()
     return ParsedQuery(original, root, warnings)

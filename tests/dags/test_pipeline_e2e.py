@@ -100,7 +100,22 @@ def test_crawl_process_alerts_once_then_nothing_new(
     matching = es.search(
         index=alias,
         size=0,
-        query={"terms": {"event_types": ["release", "ban", "restriction", "regulation"]}},
+        query={  # what the rule asks for: an AI story of one of these types, with confidence
+            "bool": {
+                "filter": [
+                    {"terms": {"event_types": ["release", "ban", "restriction", "regulation"]}},
+                    {"term": {"ai_related": True}},
+                    {
+                        "bool": {
+                            "should": [
+                                {"range": {f"event_scores.{kind}": {"gte": 0.5}}}
+                                for kind in ("release", "ban", "restriction", "regulation")
+                            ]
+                        }
+                    },
+                ]
+            }
+        },
         aggs={"s": {"terms": {"field": "story_id", "size": 100}}},
     )["aggregations"]["s"]["buckets"]
     assert len(inbox.messages) == len(matching) > 0  # one mail per story, not per article

@@ -45,6 +45,9 @@ def _article(tok: str, n: int, **extra: object) -> Article:
         text=f"Die Behörde sperrt die App {tok}.",
         story_id=f"{tok}-story-{n}",
         event_types=["ban"],
+        event_type="ban",
+        event_scores={"ban": 0.9},
+        ai_related=True,
         **extra,  # type: ignore[arg-type]
     )
 
