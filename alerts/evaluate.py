@@ -82,13 +82,22 @@ def rule_query(rule: Rule) -> dict[str, Any]:
         ]
         filters.append({"bool": {"should": confident, "minimum_should_match": 1}})
     if rule.entities:
-        filters.append({"terms": {"entities": rule.entities}})
+        filters.append(entity_filter(rule.entities))
     if rule.languages:
         filters.append({"terms": {"lang": list(rule.languages)}})
     if rule.sources:
         filters.append({"terms": {"source": rule.sources}})
     must = [text_query(rule.query)] if rule.query.strip() else []
     return {"bool": {"must": must, "filter": filters}}
+
+
+def entity_filter(names: list[str]) -> dict[str, Any]:
+    """Any of the names, a family's versioned names included (a rule on Kling fires for "Kling 3.0")."""
+    from enrich.entities import version_prefixes
+
+    should: list[dict[str, Any]] = [{"terms": {"entities": names}}]
+    should.extend({"prefix": {"entities": prefix}} for name in names for prefix in version_prefixes(name))
+    return {"bool": {"should": should, "minimum_should_match": 1}}
 
 
 def window_filter(since: datetime) -> dict[str, Any]:

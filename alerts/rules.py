@@ -93,7 +93,9 @@ class Rule(BaseModel):
     query: str = Field(default="", description="search syntax of `newsradar search`")
     event_types: list[EventType] = Field(default_factory=list)
     min_confidence: float = Field(
-        default=0.5, ge=0.0, le=1.0,
+        default=0.5,
+        ge=0.0,
+        le=1.0,
         description="an article counts for event_types only when the classifier's probability of one of "
         "them reaches this",
     )
@@ -112,6 +114,29 @@ class Rule(BaseModel):
     updates: bool = Field(
         default=True, description="send one update when a story crosses a threshold (new language, ...)"
     )
+
+    @field_validator("entities")
+    @classmethod
+    def _canonical_entities(cls, names: list[str]) -> list[str]:
+        """Spellings become the catalog's canonical names ("US" → "United States"); an unknown name is
+        an error, since articles only ever carry catalog names and the rule would never fire."""
+        from enrich.entities import canonical_entity
+
+        out: list[str] = []
+        unknown: list[str] = []
+        for name in names:
+            canonical = canonical_entity(name)
+            if canonical is None:
+                unknown.append(name)
+            elif canonical not in out:
+                out.append(canonical)
+        if unknown:
+            raise ValueError(
+                f"unknown entit{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}: "
+                "rules match the canonical names of enrich/catalog/entities.yaml (or an alias of one); "
+                "add the name to the catalog or use `query` for free text"
+            )
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:

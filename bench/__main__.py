@@ -28,6 +28,7 @@ from bench.report import REPO, Row, table
 BENCHMARKS = {
     "extraction": "bench.extraction",
     "enrich_quality": "bench.enrich_quality",
+    "judgment": "bench.judgment",
     "neardup": "bench.neardup",
     "enrich_speed": "bench.enrich_speed",
     "crawl": "bench.crawl",

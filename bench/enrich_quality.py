@@ -1,9 +1,9 @@
-"""Quality report for enrichment: language ID, event classification, entities.
+"""Language identification quality: real publisher pages and short titles.
 
 Run as ``python -m bench.enrich_quality`` from the repository root. Language ID is measured on the
-real publisher pages in ``../shared/data/extraction`` (skipped if absent) and on the dev set titles;
-classification and entities on ``tests/fixtures/enrich/devset.jsonl`` (split "dev" was used for
-tuning the lexicon, split "heldout" was written afterwards and never tuned on).
+real publisher pages in ``../shared/data/extraction`` (skipped if absent) and on the titles of
+``tests/fixtures/enrich/devset.jsonl``. Event types and entities are measured on real labelled
+headlines by ``bench.judgment``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.report import Row
-from enrich.classify import event_types
-from enrich.entities import find_entities
 from enrich.language import detect_langdetect, detect_language, detect_py3langid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,61 +119,6 @@ def _devset(split: str | None = None) -> list[dict[str, Any]]:
     return [r for r in rows if split is None or r.get("split") == split]
 
 
-def classification_scores(rows: Iterable[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
-    """Precision, recall and support per event type (multi-label)."""
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
-    fn: Counter[str] = Counter()
-    for row in rows:
-        gold = set(row["event_types"])
-        got = set(event_types(str(row["title"]), str(row.get("text") or "")))
-        for label in gold | got:
-            if label in gold and label in got:
-                tp[label] += 1
-            elif label in got:
-                fp[label] += 1
-            else:
-                fn[label] += 1
-    return {
-        label: (
-            tp[label] / max(1, tp[label] + fp[label]),
-            tp[label] / max(1, tp[label] + fn[label]),
-            tp[label] + fn[label],
-        )
-        for label in EVENT_LABELS
-    }
-
-
-def entity_scores(rows: Iterable[dict[str, Any]]) -> tuple[float, float]:
-    """Micro precision and recall of canonical entity names (direct mentions, no added parents)."""
-    tp = fp = fn = 0
-    for row in rows:
-        gold = set(row["entities"])
-        got = {m.name for m in find_entities(str(row["title"]), str(row.get("text") or ""))}
-        tp += len(gold & got)
-        fp += len(got - gold)
-        fn += len(gold - got)
-    return tp / max(1, tp + fp), tp / max(1, tp + fn)
-
-
-def classification_report() -> None:
-    """P/R per event type and entity P/R, per dev-set split."""
-    for split in ("dev", "heldout"):
-        rows = _devset(split)
-        print(f"\nEvent classification, split={split} (n={len(rows)})")
-        for label, (p, r, n) in classification_scores(rows).items():
-            print(f"  {label:12} P={p:.3f} R={r:.3f} support={n}")
-        ep, er = entity_scores(rows)
-        print(f"  entities     P={ep:.3f} R={er:.3f}")
-
-
-def _micro_f1(scores: dict[str, tuple[float, float, int]]) -> float:
-    """Support-weighted F1 over the event types (from per-type precision and recall)."""
-    total = sum(n for _, _, n in scores.values())
-    f1s = [(2 * p * r / (p + r) if p + r else 0.0, n) for p, r, n in scores.values()]
-    return sum(f * n for f, n in f1s) / max(1, total)
-
-
 def run(quick: bool) -> list[Row]:
     """Rows for `python -m bench` (fast enough that quick and full are the same)."""
     del quick
@@ -192,47 +135,11 @@ def run(quick: bool) -> list[Row]:
                 f"n={n}; py3langid alone {acc['py3langid']:.3f}",
             )
         )
-    dev, held = _devset("dev"), _devset("heldout")
-    rows.append(
-        Row(
-            "enrich_quality",
-            "event types weighted F1, held-out split",
-            _micro_f1(classification_scores(held)),
-            "share",
-            _micro_f1(classification_scores(dev)),
-            "dev split (tuned on)",
-            f"n={len(held)} / {len(dev)}",
-        )
-    )
-    (hp, hr), (dp, dr) = entity_scores(held), entity_scores(dev)
-    rows.append(
-        Row(
-            "enrich_quality",
-            "entity precision, held-out split",
-            hp,
-            "share",
-            dp,
-            "dev split",
-            f"n={len(held)} / {len(dev)}",
-        )
-    )
-    rows.append(
-        Row(
-            "enrich_quality",
-            "entity recall, held-out split",
-            hr,
-            "share",
-            dr,
-            "dev split",
-            f"n={len(held)} / {len(dev)}",
-        )
-    )
     return rows
 
 
 def main() -> int:
     language_report()
-    classification_report()
     return 0
 
 

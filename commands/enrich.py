@@ -17,15 +17,15 @@ models_app = typer.Typer(help="Translation models (Argos Translate packages).", 
 DEFAULT_PAIRS = ("de-en", "zh-en")
 
 
-def classify_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The input object with ``lang``, ``event_types``, ``entities`` (and confidences, evidence) added.
+CHUNK = 128  # records embedded together: one model call per chunk, output streams chunk by chunk
+CLASSIFY_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+Prepared = tuple[dict[str, Any], str, str, str | None]
 
-    An input ``lang`` is a hint: the output ``lang`` is the detected one (de, en, zh, other); when they
-    differ, the input value is kept as ``lang_hint`` so nothing given is lost.
-    """
-    from enrich.classify import classify
-    from enrich.entities import entity_names
-    from enrich.language import detect_language
+
+def prepare_record(record: dict[str, Any]) -> Prepared:
+    """Validate one input object: (record, clean title, clean lead, language hint); ValueError says
+    what is wrong with it."""
+    from enrich.events_model import clean_input
 
     title = record.get("title")
     body = record.get("text") or record.get("snippet") or ""
@@ -33,54 +33,97 @@ def classify_record(record: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"'title' must be a string, got {type(title).__name__}")
     if not isinstance(body, str):
         raise ValueError(f"'text'/'snippet' must be a string, got {type(body).__name__}")
-    title = title or ""
-    if not title.strip() and not body.strip():
-        raise ValueError("no 'title', 'text' or 'snippet' to classify")
+    clean_title, lead = clean_input(title or "", body)
     given = record.get("lang")
-    hint = given if isinstance(given, str) else None
-    lang = detect_language(title, body, hint)
-    labels = classify(title, body, lang)
-    out = dict(record)
-    if given is not None and given != lang:
-        out.setdefault("lang_hint", given)
-    out["lang"] = lang
-    out["event_types"] = [label.type for label in labels]
-    out["event_confidence"] = {label.type: label.confidence for label in labels}
-    out["event_evidence"] = {label.type: list(label.evidence) for label in labels}
-    out["entities"] = entity_names(title, body, lang)
+    return record, clean_title, lead, given if isinstance(given, str) else None
+
+
+def classify_batch(items: list[Prepared]) -> list[dict[str, Any]]:
+    """Every input field kept, plus ``lang`` (detected; a differing input value stays as
+    ``lang_hint``), ``ai_related``, ``event_type``, ``event_types``, ``event_scores`` and ``entities``.
+    Each text is embedded once, with the model's own e5 family."""
+    import numpy as np
+
+    from enrich.embed import get_embedder, passage_text
+    from enrich.events_model import MODEL_EMBEDDER, judge
+    from enrich.language import detect_language
+
+    if not items:
+        return []
+    titles = [title for _, title, _, _ in items]
+    leads = [lead for _, _, lead, _ in items]
+    embedder = get_embedder(MODEL_EMBEDDER, get_settings().embedding_threads)
+    texts = [passage_text(title, lead) for title, lead in zip(titles, leads, strict=True)]
+    vectors = np.asarray(embedder.passages(texts))
+    out = []
+    for (record, title, lead, hint), judgment in zip(items, judge(titles, leads, vectors), strict=True):
+        lang = detect_language(title, lead, hint)
+        row = dict(record)
+        if hint is not None and hint != lang:
+            row.setdefault("lang_hint", hint)
+        row["lang"] = lang
+        row.update(judgment.prediction.as_dict())
+        row["entities"] = judgment.entities
+        out.append(row)
     return out
 
 
 def classify_stream(stream: IO[str], out: IO[str], name: str) -> int:
-    """Classify every line; a bad line is reported on stderr and skipped. Returns the number of bad lines."""
+    """Classify every line, in chunks; a bad line is reported on stderr and skipped. Returns the number
+    of bad lines."""
     bad = 0
+    chunk: list[Prepared] = []
+
+    def flush() -> None:
+        for row in classify_batch(chunk):
+            out.write(dumps(row))
+        out.flush()
+        chunk.clear()
+
     for line in read_records(stream):
         try:
             if line.record is None:
                 raise ValueError(line.error)
-            result = classify_record(line.record)
+            chunk.append(prepare_record(line.record))
         except ValueError as error:
             echo_err(f"error: {name}:{line.number}: {error}")
             bad += 1
             continue
-        out.write(dumps(result))
-        out.flush()
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
     return bad
 
 
 def classify_command(
+    ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Argument(help="JSON lines (title, optional text/snippet, lang); stdin if omitted")
+        Path | None,
+        typer.Argument(
+            help="JSON lines (title, optional text/snippet, lang); stdin if omitted. "
+            "`classify train [--data PATH]` rebuilds the model instead."
+        ),
     ] = None,
 ) -> None:
-    """Print each input object with lang, event_types and entities added (all input fields kept)."""
-    if file is not None and str(file) != "-":
-        if not file.is_file():
-            raise fail(f"{file} does not exist")
-        with file.open(encoding="utf-8", errors="replace") as stream:
-            bad = classify_stream(stream, sys.stdout, str(file))
-    else:
-        bad = classify_stream(sys.stdin, sys.stdout, "<stdin>")
+    """Print each input object with lang, ai_related, event_type, event_types, event_scores and entities
+    added (all input fields kept). `newsradar classify train [--data PATH]` rebuilds the model from
+    labelled headlines and prints its cross-validated figures."""
+    if file is not None and str(file) == "train" and not Path("train").is_file():
+        from enrich.events_train import main as train_main
+
+        raise typer.Exit(train_main(list(ctx.args)))
+    if ctx.args:
+        raise fail(f"unexpected arguments: {' '.join(ctx.args)}")
+    try:
+        if file is not None and str(file) != "-":
+            if not file.is_file():
+                raise fail(f"{file} does not exist")
+            with file.open(encoding="utf-8", errors="replace") as stream:
+                bad = classify_stream(stream, sys.stdout, str(file))
+        else:
+            bad = classify_stream(sys.stdin, sys.stdout, "<stdin>")
+    except FileNotFoundError as error:  # the model file is missing
+        raise fail(str(error)) from error
     if bad:
         echo_err(f"{bad} line(s) could not be classified (listed above)")
         raise typer.Exit(1)
@@ -164,5 +207,5 @@ def models_list(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("classify")(classify_command)
+    app.command("classify", context_settings=CLASSIFY_CONTEXT)(classify_command)
     app.add_typer(models_app, name="models")

@@ -28,7 +28,7 @@ import yaml
 
 LEXICON_PATH = Path(__file__).with_name("catalog") / "events.yaml"
 EVENT_TYPES = ("release", "ban", "restriction", "regulation")
-_TEXT_CHARS = 3000  # lead paragraphs carry the event; the rest mostly background
+TEXT_CHARS = 3000  # lead paragraphs carry the event; the rest mostly background
 
 
 @dataclass
@@ -158,7 +158,7 @@ def _resolve_overlaps(lex: Lexicon, hits: list[_Hit], whole: str) -> list[_Hit]:
     return [hit for i, hit in enumerate(hits) if i not in dropped]
 
 
-def _field_scores(lex: Lexicon, text: str, whole: str) -> dict[str, tuple[float, list[str]]]:
+def field_scores(lex: Lexicon, text: str, whole: str) -> dict[str, tuple[float, list[str]]]:
     out: dict[str, tuple[float, list[str]]] = {}
     for hit in _resolve_overlaps(lex, _hits(lex, text), whole) if text else []:
         score, evidence = out.get(hit.etype, (0.0, []))
@@ -171,10 +171,10 @@ def _field_scores(lex: Lexicon, text: str, whole: str) -> dict[str, tuple[float,
 def _scores(title: str, text: str) -> dict[str, tuple[float, list[str]]]:
     lex = lexicon()
     low_title = title.lower()
-    low_text = text[:_TEXT_CHARS].lower()
+    low_text = text[:TEXT_CHARS].lower()
     whole = f"{low_title}\n{low_text}"
-    title_scores = _field_scores(lex, low_title, whole)
-    text_scores = _field_scores(lex, low_text, whole)
+    title_scores = field_scores(lex, low_title, whole)
+    text_scores = field_scores(lex, low_text, whole)
     out: dict[str, tuple[float, list[str]]] = {}
     for etype in EVENT_TYPES:
         t_score, t_ev = title_scores.get(etype, (0.0, []))

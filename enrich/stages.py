@@ -96,20 +96,44 @@ def _embed(batch: list[Article], context: StageContext) -> None:
 
 
 def _classify(batch: list[Article], context: StageContext) -> None:
-    from enrich.classify import classify
-    from enrich.entities import entity_names
+    """AI relevance, event types (calibrated) and entities from the title and lead, with the vector
+    the embed stage made (the model's own e5 family; another configured model means one more pass)."""
+    import numpy as np
 
+    from enrich.embed import get_embedder, passage_text
+    from enrich.events_model import MODEL_EMBEDDER, clean_input, judge
+
+    cleaned: list[tuple[Article, str, str]] = []
     for article in batch:
-        labels = classify(article.title, article.text, article.lang)
-        article.event_types = [label.type for label in labels]
+        try:
+            title, lead = clean_input(article.title, article.lead or article.text)
+        except ValueError:  # no letters to judge (an empty or symbol-only page): not an AI story
+            article.ai_related, article.event_type, article.event_types = False, "other", ["other"]
+            article.entities = []
+            continue
+        cleaned.append((article, title, lead))
+    if not cleaned:
+        return
+    own = get_embedder(MODEL_EMBEDDER, context.settings.embedding_threads)
+    reusable = [a.embedding if a.embedding_model == own.name else None for a, _, _ in cleaned]
+    missing = [i for i, vector in enumerate(reusable) if vector is None]
+    if missing:
+        extra = own.passages([passage_text(cleaned[i][1], cleaned[i][2]) for i in missing])
+        for i, vector in zip(missing, extra, strict=True):
+            reusable[i] = [float(x) for x in vector]
+    vectors = np.asarray(reusable, dtype=np.float32)
+    judgments = judge([t for _, t, _ in cleaned], [lead for _, _, lead in cleaned], vectors)
+    for (article, _, _), judgment in zip(cleaned, judgments, strict=True):
+        result = judgment.prediction
+        article.ai_related = result.ai_related
+        article.event_type = result.event_type  # type: ignore[assignment]
+        article.event_types = list(result.event_types)
+        article.event_scores = dict(result.event_scores)
         article.events = [
-            {"type": label.type, "confidence": label.confidence, "evidence": list(label.evidence)}
-            for label in labels
+            {"type": kind, "confidence": result.event_scores[kind], "evidence": result.evidence.get(kind, [])}
+            for kind in result.event_types
         ]
-        article.event_type = labels[0].type if labels else "other"  # type: ignore[assignment]
-        article.event_scores = {label.type: label.confidence for label in labels}
-        article.entities = entity_names(article.title, article.text, article.lang)
-        article.ai_related = bool(article.entities) and article.event_type != "other"
+        article.entities = judgment.entities
 
 
 def _dedupe(batch: list[Article], context: StageContext) -> None:

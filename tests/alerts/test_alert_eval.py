@@ -61,6 +61,18 @@ def test_first_run_one_alert_per_story_second_run_nothing(es, settings: Settings
     assert len(sink.messages) == 3
 
 
+def test_a_rule_on_a_family_fires_for_its_versions(es, settings: Settings, sink: MailSink) -> None:
+    cfg = isolated(settings, smtp_port=sink.port)
+    tok = token()
+    versioned = article(f"{tok}-a", "wire", "en", f"Kling 3.0 out {tok}", entities=("Kling 3.0", "Kuaishou"))
+    other = article(f"{tok}-b", "wire", "en", f"Sora update {tok}", entities=("Sora", "OpenAI"))
+    index_articles(es, cfg, [versioned, other])
+    rules = RuleSet(rules=[_rule(f"r-{tok}", tok, entities=["Kling"])])
+    result = run_once(es, cfg, rules=rules)
+    assert result.rules[0].matched == 1
+    assert len(sink.messages) == 1 and "Kling 3.0" in str(sink.messages[0]["Subject"])
+
+
 def test_new_article_in_old_story_sends_nothing_unless_threshold(
     es, settings: Settings, sink: MailSink
 ) -> None:

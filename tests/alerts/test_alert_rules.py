@@ -28,6 +28,17 @@ def test_shipped_example_rules_are_valid() -> None:
     assert digest.schedule is not None and digest.schedule.at == "08:00"
 
 
+def test_rule_entities_become_canonical_names_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    base = {"name": "e", "owner": "t", "channels": {"email": ["a@example.org"]}}
+    rule = Rule.model_validate({**base, "entities": ["US", "通义千问", "Kling3.0", "Qwen", "CAC"]})
+    assert rule.entities == ["United States", "Qwen", "Kling 3.0", "Cyberspace Administration of China"]
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nowner: t\nentities: [Nvidia, Acme Robotics]\nchannels: {email: [a@x.org]}\n")
+    rules, problems = load_rule_file(path)
+    assert rules == [] and len(problems) == 1
+    assert problems[0].field == "entities" and "'Acme Robotics'" in problems[0].reason
+
+
 def test_invalid_rules_name_file_field_and_reason(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(GOOD, "utf-8")
     (tmp_path / "bad.yaml").write_text(

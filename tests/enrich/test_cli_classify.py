@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from enrich.events_model import build_features, load_model
+
 ROOT = Path(__file__).resolve().parents[2]
 NEWSRADAR = Path(sys.executable).with_name("newsradar")
 
@@ -85,3 +89,75 @@ def test_classify_stdin_with_bad_lines() -> None:
 def test_classify_missing_file(tmp_path: Path) -> None:
     result = run([str(tmp_path / "nope.jsonl")])
     assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+def _labelled_rows() -> list[dict[str, Any]]:
+    """Our own headlines, written for this test: enough of each class and language to train on."""
+    makers = ["Alibaba", "Baidu", "OpenAI", "Tencent", "DeepSeek", "Zhipu AI"]
+    templates = {
+        ("en", "release", True): "{m} releases a new open-weight AI model",
+        ("de", "release", True): "{m} veröffentlicht neues KI-Sprachmodell",
+        ("zh", "release", True): "{m}发布新一代人工智能大模型",
+        ("en", "ban", True): "Regulator bans the {m} chatbot on government devices",
+        ("de", "ban", True): "Behörde verbietet Chatbot von {m} auf Dienstgeräten",
+        ("zh", "ban", True): "监管机构禁止政府设备使用{m}聊天机器人",
+        ("en", "restriction", True): "US adds {m} to export control list for AI chips",
+        ("de", "restriction", True): "USA setzen {m} wegen KI-Chips auf Exportliste",
+        ("zh", "restriction", True): "美国将{m}列入人工智能芯片出口管制清单",
+        ("en", "regulation", True): "Lawmakers pass AI law that covers {m} models",
+        ("de", "regulation", True): "Parlament beschließt KI-Gesetz, das auch {m} betrifft",
+        ("zh", "regulation", True): "新规要求{m}等生成式人工智能服务备案",
+        ("en", "other", False): "Local club beats rivals as {m} fans cheer",
+        ("de", "other", False): "Stadt verbietet Feuerwerk, {m} Fans feiern trotzdem",
+        ("zh", "other", False): "{m}球迷庆祝球队夺冠",
+    }
+    return [
+        {
+            "lang": lang,
+            "title": template.format(m=maker),
+            "event_type": etype,
+            "ai_related": ai,
+            "entities": [],
+        }
+        for (lang, etype, ai), template in templates.items()
+        for maker in makers
+    ]
+
+
+def test_classify_train_writes_a_loadable_model(tmp_path: Path) -> None:
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in _labelled_rows()) + "\n", "utf-8")
+    out = tmp_path / "events.npz"
+    env_cache = tmp_path / "cache"
+    result = subprocess.run(
+        [
+            str(NEWSRADAR),
+            "classify",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--no-cv",
+            "--cache",
+            str(env_cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "90 labelled headlines" in result.stderr and f"wrote {out}" in result.stdout
+    model = load_model(out)
+    assert model.meta["trained_on"]["rows"] == 90
+    vectors = np.load(next(env_cache.glob("*.npy")))  # the cached e5 vectors, in data order
+    preds = model.predict(
+        build_features(["Baidu releases a new open-weight AI model"], [""], vectors[1:2], None)
+    )
+    assert preds[0].event_type == "release" and preds[0].ai_related
+
+
+def test_classify_train_reports_missing_data(tmp_path: Path) -> None:
+    result = run(["train", "--data", str(tmp_path / "nowhere")])
+    assert result.returncode == 2 and "no labelled headlines" in result.stderr

@@ -24,7 +24,7 @@ def test_chinese_aliases_and_parents() -> None:
 
 
 def test_longest_alias_wins() -> None:
-    assert names("美国商务部对华为实施新的出口管制") == {"US Department of Commerce", "Huawei"}
+    assert names("美国商务部对华为实施新的出口管制") == {"US Commerce Department", "Huawei"}
     assert names("阿里巴巴和穆罕默德·阿里") == {"Alibaba"}
 
 
@@ -37,10 +37,12 @@ def test_longest_alias_wins() -> None:
         "可灵活调整的货币政策",
         "Claude Monet exhibition opens",
         "64字节对齐",
+        "Ernie Els wins the Open again",
+        "Code released under the MIT licence",
     ],
 )
 def test_ambiguous_short_aliases_need_context(title: str) -> None:
-    assert not names(title) & {"Kling", "Yi", "Kimi", "Claude", "ByteDance"}
+    assert not names(title) & {"Kling", "Yi", "Kimi", "Claude", "ByteDance", "ERNIE Bot", "MIT"}
 
 
 def test_weak_aliases_with_context() -> None:
@@ -73,8 +75,8 @@ def test_catalog_integrity() -> None:
         "Kling",
         "01.AI",
         "Yi",
-        "US Department of Commerce",
-        "CAC",
+        "US Commerce Department",
+        "Cyberspace Administration of China",
         "EU AI Office",
         "Garante",
         "Hong Kong",
@@ -91,11 +93,12 @@ def test_glossary() -> None:
 
 
 def test_entity_quality_gate() -> None:
+    """A regression gate on reviewed golden labels (title + lead, as the pipeline passes them)."""
     rows = [json.loads(line) for line in DEVSET.read_text("utf-8").splitlines() if line.strip()]
     tp = fp = fn = 0
     for row in rows:
         gold = set(row["entities"])
-        got = names(row["title"], row["text"])
+        got = set(entity_names(row["title"], row["text"]))
         tp, fp, fn = tp + len(gold & got), fp + len(got - gold), fn + len(gold - got)
     assert tp / (tp + fp) >= 0.97
     assert tp / (tp + fn) >= 0.97
