@@ -77,14 +77,18 @@ def sources_schedule(
     now = utcnow()
     for poll in polls:
         if as_json:
-            typer.echo(json.dumps({
-                "source": poll.source,
-                "next_poll": poll.next_at.isoformat(),
-                "interval_s": round(poll.interval_s),
-                "last_poll": poll.last_at.isoformat() if poll.last_at else None,
-                "last_outcome": poll.last_outcome,
-                "last_new_articles": poll.last_new,
-            }))
+            typer.echo(
+                json.dumps(
+                    {
+                        "source": poll.source,
+                        "next_poll": poll.next_at.isoformat(),
+                        "interval_s": round(poll.interval_s),
+                        "last_poll": poll.last_at.isoformat() if poll.last_at else None,
+                        "last_outcome": poll.last_outcome,
+                        "last_new_articles": poll.last_new,
+                    }
+                )
+            )
             continue
         due = "due now" if poll.next_at <= now else f"in {(poll.next_at - now).total_seconds():5.0f} s"
         typer.echo(

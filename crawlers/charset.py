@@ -175,8 +175,11 @@ def decode_html(body: bytes, declared: str | None = None) -> tuple[str, str]:
     """
     if not body:
         return "", normalise_charset(declared) or "utf-8"
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if body.startswith(bom):
             try:
                 return body.decode(enc), "utf-8" if enc == "utf-8-sig" else enc

@@ -228,10 +228,27 @@ def _meta(tree: Any) -> dict[str, str]:
 
 
 _META_DATE_KEYS = (
-    "article:published_time", "og:article:published_time", "og:published_time", "published_time",
-    "datepublished", "article.published", "publishdate", "publish-date", "publish_date", "pubdate",
-    "publication_date", "dc.date.issued", "dcterms.issued", "dc.date", "dcterms.date", "dcterms.created",
-    "date", "sailthru.date", "parsely-pub-date", "cxenseparse:recs:publishtime", "og:updated_time",
+    "article:published_time",
+    "og:article:published_time",
+    "og:published_time",
+    "published_time",
+    "datepublished",
+    "article.published",
+    "publishdate",
+    "publish-date",
+    "publish_date",
+    "pubdate",
+    "publication_date",
+    "dc.date.issued",
+    "dcterms.issued",
+    "dc.date",
+    "dcterms.date",
+    "dcterms.created",
+    "date",
+    "sailthru.date",
+    "parsely-pub-date",
+    "cxenseparse:recs:publishtime",
+    "og:updated_time",
     "article:modified_time",
 )
 
@@ -242,8 +259,11 @@ def _site_names(meta: dict[str, str], ld: dict[str, Any], url: str | None) -> li
     names.append(_ld_str(pub) or "")
     if url:
         host = urlsplit(url).hostname or ""
-        labels = [p for p in host.split(".") if p not in {"www", "m", "com", "co", "net", "org", "de",
-                                                           "cn", "uk", "at", "ch", "news"}]
+        labels = [
+            p
+            for p in host.split(".")
+            if p not in {"www", "m", "com", "co", "net", "org", "de", "cn", "uk", "at", "ch", "news"}
+        ]
         names.extend(labels)
     return [n.lstrip("@").lower() for n in names if n and len(n.lstrip("@")) >= 2]
 
@@ -291,16 +311,26 @@ def clean_title(title: str, sites: Iterable[str] = ()) -> str:
         if not parts:
             break
         last = parts[-1]
-        head, tail = title[: last.start()].strip(), title[last.end():].strip()
+        head, tail = title[: last.start()].strip(), title[last.end() :].strip()
         first = parts[0]
-        lead_seg, rest = title[: first.start()].strip(), title[first.end():].strip()
+        lead_seg, rest = title[: first.start()].strip(), title[first.end() :].strip()
         boiler_sep = last.group().strip() in {"|", "｜", "_"}
-        if head and (_is_site_segment(tail, sites) or (boiler_sep and len(tail) < len(head)
-                                                         and len(tail.split()) <= 4 and len(tail) <= 30)):
+        if head and (
+            _is_site_segment(tail, sites)
+            or (boiler_sep and len(tail) < len(head) and len(tail.split()) <= 4 and len(tail) <= 30)
+        ):
             title = head
-        elif rest and len(lead_seg) < len(rest) and (
-            _is_site_segment(lead_seg, sites)
-            or (first.group().strip() == "|" and len(lead_seg.split()) <= 3 and 2 * len(lead_seg) < len(rest))
+        elif (
+            rest
+            and len(lead_seg) < len(rest)
+            and (
+                _is_site_segment(lead_seg, sites)
+                or (
+                    first.group().strip() == "|"
+                    and len(lead_seg.split()) <= 3
+                    and 2 * len(lead_seg) < len(rest)
+                )
+            )
         ):
             title = rest
         else:
@@ -325,8 +355,29 @@ def _choose_title(cands: list[str], sites: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------------- body
 
-_BLOCK_TAGS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre",
-               "section", "article", "table", "ul", "ol", "dd", "dt", "figcaption"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "blockquote",
+    "pre",
+    "section",
+    "article",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "figcaption",
+}
 
 
 def _html_to_text(fragment: str) -> str:
@@ -416,14 +467,30 @@ def _body_text(html: str, url: str | None, chinese: bool, p_words: int, visible_
 
 
 def _empty(encoding: str = "utf-8") -> Extraction:
-    return Extraction(title="", text="", lead="", published=None, published_source="unknown",
-                      authors=[], lang_hint=None, canonical_url=None, paywall=False, image=None,
-                      encoding=encoding)
+    return Extraction(
+        title="",
+        text="",
+        lead="",
+        published=None,
+        published_source="unknown",
+        authors=[],
+        lang_hint=None,
+        canonical_url=None,
+        paywall=False,
+        image=None,
+        encoding=encoding,
+    )
 
 
 def _lang(tree: Any, meta: dict[str, str]) -> str | None:
-    for raw in (tree.get("lang"), tree.get("xml:lang"), meta.get("og:locale"), meta.get("content-language"),
-                meta.get("language"), meta.get("dc.language")):
+    for raw in (
+        tree.get("lang"),
+        tree.get("xml:lang"),
+        meta.get("og:locale"),
+        meta.get("content-language"),
+        meta.get("language"),
+        meta.get("dc.language"),
+    ):
         if raw:
             code = re.split(r"[-_,;\s]", raw.strip().lower())[0]
             if re.fullmatch(r"[a-z]{2,3}", code):
@@ -486,8 +553,13 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
     title_el = tree.find(".//title")
     page_title = _norm_ws(title_el.text_content()) if title_el is not None else ""
     title = _choose_title(
-        [meta.get("og:title", ""), _ld_str(ld.get("headline")) or "", h1s[0] if h1s else "",
-         meta.get("twitter:title", ""), page_title],
+        [
+            meta.get("og:title", ""),
+            _ld_str(ld.get("headline")) or "",
+            h1s[0] if h1s else "",
+            meta.get("twitter:title", ""),
+            page_title,
+        ],
         sites,
     )
 
@@ -496,8 +568,9 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
     chinese = (lang_hint or "").startswith("zh") or _cjk_share(title + visible[:3000]) > 0.3
     body = _body_text(text, url, chinese, 0 if chinese else _paragraph_words(tree), count_han(visible))
 
-    description = _norm_ws(meta.get("og:description") or meta.get("description")
-                           or _ld_str(ld.get("description")) or "")
+    description = _norm_ws(
+        meta.get("og:description") or meta.get("description") or _ld_str(ld.get("description")) or ""
+    )
     # The body often starts with the headline or a dateline; the lead is the first real paragraph.
     paras = [p for p in body.split("\n\n") if p and p != title]
     first_para = next((p for p in paras if len(p) >= 40 or (has_han(p) and len(p) >= 15)), "")
@@ -554,7 +627,12 @@ def _extract(text: str, encoding: str, url: str | None, tz: str | None) -> Extra
 
 
 def _published(
-    ld: dict[str, Any], meta: dict[str, str], tree: Any, url: str | None, body: str, visible: str,
+    ld: dict[str, Any],
+    meta: dict[str, str],
+    tree: Any,
+    url: str | None,
+    body: str,
+    visible: str,
     tz: str | None,
 ) -> tuple[datetime | None, str]:
     """Structured data first, then markup, URL and finally the visible text."""

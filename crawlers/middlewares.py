@@ -130,8 +130,10 @@ class RetryBackoffMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.settings.getfloat("NEWSRADAR_RETRY_BACKOFF", 2.0),
-                   crawler.settings.getfloat("NEWSRADAR_RETRY_BACKOFF_MAX", 60.0))
+        return cls(
+            crawler.settings.getfloat("NEWSRADAR_RETRY_BACKOFF", 2.0),
+            crawler.settings.getfloat("NEWSRADAR_RETRY_BACKOFF_MAX", 60.0),
+        )
 
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         attempt = int(request.meta.get("retry_times", 0))

@@ -94,7 +94,11 @@ def run_crawl(
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
         try:
             proc = subprocess.run(
-                command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
                 timeout=timeout or settings.crawl_timeout,
             )
         except subprocess.TimeoutExpired as error:
@@ -106,4 +110,3 @@ def run_crawl(
     with fsspec.open(output, "rt", encoding="utf-8") as handle:
         articles = sum(1 for line in handle if line.strip())
     return CrawlResult(output=output, stats_file=stats_file, articles=articles, stats=stats, log=proc.stderr)
-

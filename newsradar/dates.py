@@ -115,9 +115,7 @@ def zone(name: str | None) -> tzinfo:
     return UTC
 
 
-def make_datetime(
-    y: str, mo: str, d: str, h: str | None, mi: str | None, s: str | None
-) -> datetime | None:
+def make_datetime(y: str, mo: str, d: str, h: str | None, mi: str | None, s: str | None) -> datetime | None:
     """A naive datetime from regex groups, None when they are no valid date."""
     try:
         return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))

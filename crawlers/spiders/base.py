@@ -200,7 +200,12 @@ class CatalogSpider(Spider):
             return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         outcome = page_outcome(
-            response.body, response.url, source, content_type=content_type, hint=hint, via=via,
+            response.body,
+            response.url,
+            source,
+            content_type=content_type,
+            hint=hint,
+            via=via,
             since=self.since,
         )
         for note in outcome.notes:
