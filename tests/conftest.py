@@ -28,6 +28,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_TMP / 'airflow' / 'airflow.db'}"
 (_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
+from ledger import LEDGER, Ledger  # noqa: E402
+
 from index.client import get_client  # noqa: E402
 from newsradar.settings import Settings, get_settings  # noqa: E402
 from stack import esnode as node  # noqa: E402
@@ -81,3 +83,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         in_dags = "dags" in item.path.relative_to(ROOT / "tests").parts[:1]
         if in_dags or "airflow_db" in names or item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.airflow)
+
+
+@pytest.fixture
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """The fault suite's totals (tests/ledger.py): a test records what it injected and what happened."""
+    LEDGER.tests.append(request.node.nodeid)
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not LEDGER.tests:
+        return
+    terminalreporter.write_sep("-", "reliability figures")
+    terminalreporter.write_line(LEDGER.summary())
+    target = os.environ.get("NEWSRADAR_RELIABILITY_REPORT")
+    if target:
+        LEDGER.write(Path(target))

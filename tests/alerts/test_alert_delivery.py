@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alertkit import MailSink, WebhookServer, article, free_port, index_articles, isolated, later, token
+from ledger import Ledger
 
 from alerts.channel import Delivery
 from alerts.delivery import deliver
@@ -100,7 +101,9 @@ def test_email_is_multipart_escaped_with_stable_message_id(es, settings: Setting
     assert "https://heise.example/" in text
 
 
-def test_crash_after_send_resends_with_same_message_id(es, settings: Settings, sink: MailSink) -> None:
+def test_crash_after_send_resends_with_same_message_id(
+    es, settings: Settings, sink: MailSink, ledger: Ledger
+) -> None:
     """A run sent the mail, then died before writing `sent`: the next run (after the lease) sends
     again under the same Message-ID, which lets the receiving side drop the duplicate."""
     cfg = isolated(settings, smtp_port=sink.port, alerts_sending_lease_s=60.0)
@@ -120,6 +123,9 @@ def test_crash_after_send_resends_with_same_message_id(es, settings: Settings, s
         Delivery(entry["doc_id"], Message.model_validate(entry["message"]), entry["target"])
     )
     report = deliver(es, cfg, datetime.now(UTC))
+    ids = {m["Message-ID"] for m in sink.messages}
+    ledger.fault(1)  # the run died between send and record
+    ledger.alerts(1, len(ids), len(ids) - 1)  # the resend carries the same id: the receiver drops it
     assert report.sent == 1
     assert len(sink.messages) == 2
     assert sink.messages[0]["Message-ID"] == sink.messages[1]["Message-ID"]
@@ -127,7 +133,7 @@ def test_crash_after_send_resends_with_same_message_id(es, settings: Settings, s
     assert deliver(es, cfg, later(hours=1)).sent == 0
 
 
-def test_smtp_down_then_up_delivers_once(es, settings: Settings) -> None:
+def test_smtp_down_then_up_delivers_once(es, settings: Settings, ledger: Ledger) -> None:
     port = free_port()
     cfg = isolated(settings, smtp_port=port)
     tok = token()
@@ -144,13 +150,15 @@ def test_smtp_down_then_up_delivers_once(es, settings: Settings) -> None:
         run_once(es, cfg, rules=_rules(tok), now=later(minutes=30))
     finally:
         sink.stop()
+    ledger.fault(1)
+    ledger.alerts(1, min(1, len(sink.messages)), max(0, len(sink.messages) - 1))
     assert len(sink.messages) == 1
     entry = _entries(es, cfg)[0]
     assert (entry["status"], entry["attempts"]) == ("sent", 2)
 
 
 def test_slack_blocks_escape_hostile_headline(
-    es, settings: Settings, hook: WebhookServer, monkeypatch
+    es, settings: Settings, hook: WebhookServer, monkeypatch, ledger: Ledger
 ) -> None:
     cfg = isolated(settings)
     tok = token()
@@ -161,6 +169,8 @@ def test_slack_blocks_escape_hostile_headline(
     assert len(hook.requests) == 1
     payload = hook.requests[0][2]
     raw = json.dumps(payload, ensure_ascii=False)
+    inert = not any(f in raw for f in ("<!channel>", "<!here>", "<@U024BE7LH>", "<script>", "@everyone"))
+    ledger.hostile(1, int(inert))
     for forbidden in ("<!channel>", "<!here>", "<@U024BE7LH>", "<script>", "@everyone"):
         assert forbidden not in raw
     assert "&lt;!channel&gt;" in raw and "&lt;script&gt;" in raw
@@ -169,20 +179,24 @@ def test_slack_blocks_escape_hostile_headline(
     assert "<https://xinhua.example/" in raw  # links are real mrkdwn links
 
 
-def test_slack_429_waits_for_retry_after(es, settings: Settings, hook: WebhookServer, monkeypatch) -> None:
+def test_slack_429_waits_for_retry_after(
+    es, settings: Settings, hook: WebhookServer, monkeypatch, ledger: Ledger
+) -> None:
     cfg = isolated(settings)
     tok = token()
     monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", hook.url())
     hook.script = [(429, {"Retry-After": "1"})]
     index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
     report = run_once(es, cfg, rules=_rules(tok, email=False, slack=True))
+    ledger.fault(1)
+    ledger.alerts(1, min(1, len(hook.requests) - 1), max(0, len(hook.requests) - 2))  # one 429 first
     assert report.delivery.sent == 1
     assert len(hook.requests) == 2
     assert hook.requests[1][0] - hook.requests[0][0] >= 0.95
 
 
 def test_slack_500_retried_then_pending_then_sent(
-    es, settings: Settings, hook: WebhookServer, monkeypatch
+    es, settings: Settings, hook: WebhookServer, monkeypatch, ledger: Ledger
 ) -> None:
     cfg = isolated(settings, slack_max_retries=2)
     tok = token()
@@ -195,6 +209,8 @@ def test_slack_500_retried_then_pending_then_sent(
     entry = _entries(es, cfg)[0]
     assert entry["status"] == "pending" and "HTTP 500" in entry["last_error"]
     run_once(es, cfg, rules=_rules(tok, email=False, slack=True), now=later(minutes=5))
+    ledger.fault(3)
+    ledger.alerts(1, min(1, len(hook.requests) - 3), max(0, len(hook.requests) - 4))  # three 500s first
     assert len(hook.requests) == 4
     assert _entries(es, cfg)[0]["status"] == "sent"
 

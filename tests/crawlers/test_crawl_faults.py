@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from ledger import Ledger
 
 from crawlers.catalog import Source
 from crawlers.middlewares import private_host, replay_url
@@ -74,7 +75,7 @@ def fault_site(tmp_path: Path) -> Path:
     return site
 
 
-def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Path) -> None:
+def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Path, ledger: Ledger) -> None:
     settings = Settings(state_dir=tmp_path / "state")
     with ReplayServer(fault_site) as server:
         sources = [
@@ -96,6 +97,7 @@ def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Pa
 
     per_source = result.stats["sources"]
     failed = per_source["faults"]["failed"]
+    ledger.fault(sum(sum(counts["failed"].values()) for counts in per_source.values()))
     assert failed["http_404"] == 1
     assert failed["http_503"] == 1 and hits["/_fault/status/503"] >= 1
     assert result.stats["http"]["retries"] >= 2  # 503 and the timeout were retried before being counted
@@ -132,7 +134,7 @@ def test_faults_are_counted_and_the_crawl_goes_on(fault_site: Path, tmp_path: Pa
         assert not state.is_seen(sources[0].feeds[0].rsplit("/", 1)[0] + "/_fault/status/404")
 
 
-def test_replay_by_host_and_private_redirects_refused(tmp_path: Path) -> None:
+def test_replay_by_host_and_private_redirects_refused(tmp_path: Path, ledger: Ledger) -> None:
     """Live-looking URLs served from `<root>/<host>/...`; a public page may not redirect into loopback."""
     root = tmp_path / "recorded"
     host = root / "news.example"
@@ -162,6 +164,7 @@ def test_replay_by_host_and_private_redirects_refused(tmp_path: Path) -> None:
     assert hits["/news.example/feed.xml"] == 1 and hits["/news.example/robots.txt"] == 1
     assert hits.get("/news.example/private/hidden.html", 0) == 0
     counts = result.stats["sources"]["news-example"]
+    ledger.hostile(2, counts["failed"].get("redirect_refused", 0))  # to loopback, to file://
     assert counts["skipped"]["robots"] == 1
     assert counts["failed"]["redirect_refused"] == 2
 
@@ -175,7 +178,7 @@ def test_url_helpers() -> None:
     assert not private_host("93.184.216.34") and not private_host("www.heise.de")
 
 
-def test_a_cross_site_canonical_never_becomes_the_identity(tmp_path: Path) -> None:
+def test_a_cross_site_canonical_never_becomes_the_identity(tmp_path: Path, ledger: Ledger) -> None:
     """A page naming another site's URL as its canonical (rel=canonical or og:url) would take that
     site's article id and mark its URL seen; only same-site canonicals (or a declared syndication
     partner's) are taken. Before: the hijacking page got the victim's id and URL."""
@@ -205,6 +208,9 @@ def test_a_cross_site_canonical_never_becomes_the_identity(tmp_path: Path) -> No
         result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
         base = server.base_url
     found = {urlsplit(a.url).path: a.canonical_url for a in _articles(result.output)}
+    ledger.hostile(
+        2, int(found["/news/hijack.html"].startswith(base)) + int(found["/news/og.html"].startswith(base))
+    )
     assert found["/news/hijack.html"] == f"{base}/news/hijack.html"
     assert found["/news/og.html"] == f"{base}/news/og.html"
     assert found["/news/amp.html"] == f"{base}/news/original.html"  # same site: taken
@@ -226,7 +232,7 @@ PRIVATE_LINKS = [
 ]
 
 
-def test_direct_links_to_private_addresses_are_refused(tmp_path: Path) -> None:
+def test_direct_links_to_private_addresses_are_refused(tmp_path: Path, ledger: Ledger) -> None:
     """Feed links (not redirects) that point into private space are refused before any connection;
     before, only redirects were checked and these were fetched."""
     root = tmp_path / "recorded"
@@ -239,8 +245,10 @@ def test_direct_links_to_private_addresses_are_refused(tmp_path: Path) -> None:
         source = Source(name="news-example", lang="en", feeds=["https://news.example/feed.xml"])
         result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
         hits = dict(server.httpd.hits)
+    refused = result.stats["sources"]["news-example"]["failed"].get("private_address", 0)
+    ledger.hostile(len(PRIVATE_LINKS), refused)
     assert [a.url for a in _articles(result.output)] == ["https://news.example/2026/good.html"]
-    assert result.stats["sources"]["news-example"]["failed"]["private_address"] == len(PRIVATE_LINKS)
+    assert refused == len(PRIVATE_LINKS)
     assert not [path for path in hits if "10.1.2.3" in path or "100.100" in path or "192.168" in path]
 
 
@@ -262,7 +270,9 @@ def public_name_for_loopback() -> Iterator[str]:
         HOSTS.write_text(before)
 
 
-def test_a_name_that_resolves_to_loopback_is_refused(tmp_path: Path, public_name_for_loopback: str) -> None:
+def test_a_name_that_resolves_to_loopback_is_refused(
+    tmp_path: Path, public_name_for_loopback: str, ledger: Ledger
+) -> None:
     with ReplayServer(SAMPLE_SITE) as server:
         port = urlsplit(server.base_url).port
         feed = f"http://{public_name_for_loopback}:{port}/techbote/feed.xml"
@@ -270,6 +280,7 @@ def test_a_name_that_resolves_to_loopback_is_refused(tmp_path: Path, public_name
         settings = Settings(state_dir=tmp_path / "state")
         result = run_crawl([source], tmp_path / "out.jsonl", settings=settings, extra_settings=TEST_SETTINGS)
         hits = dict(server.httpd.hits)
+    ledger.hostile(1, int(hits.get("/techbote/feed.xml", 0) == 0))
     assert result.articles == 0
     assert result.stats["sources"]["probe"]["failed"]["private_address"] >= 1
     assert hits.get("/techbote/feed.xml", 0) == 0  # no connection was made

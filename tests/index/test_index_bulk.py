@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 from typer.testing import CliRunner
 
 from index.failures import FailureStore
@@ -268,7 +269,7 @@ HOSTILE = [
 
 
 def test_ingest_survives_hostile_records(
-    es: Elasticsearch, scoped: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch, scoped: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger: Ledger
 ) -> None:
     """Every hostile line gets a message or is indexed; none stops the file, none is a traceback.
     Before: a lone surrogate (legal in JSON) crashed the embedding of the whole batch."""
@@ -280,6 +281,8 @@ def test_ingest_survives_hostile_records(
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     facts = json.loads(result.stdout)  # type: ignore[attr-defined]
     assert "Traceback" not in result.stderr  # type: ignore[attr-defined]
+    # refused with a message, or indexed as harmless text: either way handled
+    ledger.hostile(len(HOSTILE), facts["bad_lines"] + facts["indexed"])
     assert facts["read"] == len(HOSTILE) and facts["indexed"] == 6 and facts["bad_lines"] == 7
     docs = _all(es, scoped)
     assert len(str(docs[article_id("https://a.example/1")]["text"])) == 2_500_000

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from alertkit import MailSink, WebhookServer, article, free_port, index_articles, isolated, token
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 
 from alerts.delivery import retry
 from alerts.rules import Rule
@@ -65,8 +66,17 @@ def _marker_counts(texts: list[str], markers: list[str]) -> Counter[str]:
     return Counter(m for text in texts for m in markers if m in text)
 
 
+def _tally(ledger: Ledger, counts: Counter[str], expected: int) -> None:
+    """Alerts delivered (distinct stories received) and duplicated (receipts beyond the first)."""
+    ledger.alerts(expected, len(counts), sum(counts.values()) - len(counts))
+
+
 def test_slack_429_storm_over_several_runs(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     """429 with Retry-After 120 s for seven posts in a row: no post before the advertised time,
     then each story exactly once."""
@@ -85,13 +95,17 @@ def test_slack_429_storm_over_several_runs(
     # 3 refused at once; none while Retry-After runs; 3 refused again; 1 refused + 2 accepted; the last.
     assert posts == [3, 3, 6, 9, 10, 10]
     accepted = [str(payload) for _, _, payload in hook.requests[storm:]]
+    ledger.fault(storm)
+    _tally(ledger, _marker_counts(accepted, markers), STORIES)
     assert _marker_counts(accepted, markers) == Counter({m: 1 for m in markers})
     entries = _outbox(es, cfg)
     assert [e["status"] for e in entries] == ["sent"] * STORIES
     assert sorted(e["attempts"] for e in entries) == [3, 3, 4]
 
 
-def test_smtp_refusing_for_a_while_then_two_runs_at_once(es: Elasticsearch, settings: Settings) -> None:
+def test_smtp_refusing_for_a_while_then_two_runs_at_once(
+    es: Elasticsearch, settings: Settings, ledger: Ledger
+) -> None:
     port = free_port()
     cfg = isolated(settings, smtp_port=port, smtp_timeout=5.0)
     tok = token()
@@ -121,13 +135,19 @@ def test_smtp_refusing_for_a_while_then_two_runs_at_once(es: Elasticsearch, sett
     finally:
         sink.stop()
     texts = [m.get_body(("plain",)).get_content() for m in sink.messages]
+    ledger.fault(3 + 1)  # three runs refused, then two runs racing
+    _tally(ledger, _marker_counts(texts, markers), STORIES)
     assert _marker_counts(texts, markers) == Counter({m: 1 for m in markers})
     assert len({m["Message-ID"] for m in sink.messages}) == len(sink.messages) == STORIES
     assert {(e["status"], e["attempts"]) for e in _outbox(es, cfg)} == {("sent", 4)}
 
 
 def test_outage_longer_than_the_retry_budget_is_kept_and_retried_once(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     """Past `alerts_max_attempts` an alert is marked failed, not dropped: operators hear of it on
     their other channel, and `newsradar alerts retry` delivers it once the channel is back."""
@@ -157,6 +177,8 @@ def test_outage_longer_than_the_retry_budget_is_kept_and_retried_once(
     finally:
         sink.stop()
     texts = [m.get_body(("plain",)).get_content() for m in sink.messages]
+    ledger.fault(2)  # two runs against a closed SMTP port, past the retry budget
+    _tally(ledger, _marker_counts(texts, markers), STORIES)
     assert len(texts) == STORIES
     assert _marker_counts(texts, markers) == Counter({m: 1 for m in markers})
     assert {e["status"] for e in _outbox(es, cfg) if not e["operator"]} == {"sent"}
@@ -164,7 +186,11 @@ def test_outage_longer_than_the_retry_budget_is_kept_and_retried_once(
 
 
 def test_a_long_run_keeps_its_later_claims(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     """A run whose sends are slow claims its later entries later: a run starting meanwhile must not
     take them for stale. Before: every claim carried the run's start time, the second run re-claimed
@@ -183,12 +209,18 @@ def test_a_long_run_keeps_its_later_claims(
     run_once(es, cfg, rules=rules, now=datetime.now(UTC))
     first.join(timeout=60)
     posts = [str(payload) for _, _, payload in hook.requests]
+    ledger.fault(STORIES)  # slow posts, a second run starting among them
+    _tally(ledger, _marker_counts(posts, markers), STORIES)
     assert _marker_counts(posts, markers) == Counter({m: 1 for m in markers})
     assert [e["status"] for e in _outbox(es, cfg)] == ["sent"] * STORIES
 
 
 def test_a_late_failure_never_resurrects_a_sent_entry(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     """Run A's send hangs past its lease; run B takes the entry over and delivers it; then A's send
     fails. Before: A's unconditional write put the entry back to pending and a third run posted it
@@ -215,11 +247,17 @@ def test_a_late_failure_never_resurrects_a_sent_entry(
     [entry] = _outbox(es, cfg)
     assert entry["status"] == "sent"
     run_once(es, cfg, rules=rules, now=datetime.now(UTC) + timedelta(hours=1))
+    ledger.fault(2)  # a hung post past its lease, then a server error
+    ledger.alerts(1, int(entry["status"] == "sent"), len(hook.requests) - 2)  # A's 500 did not post
     assert len(hook.requests) == 2  # A's and B's, never a third
 
 
 def test_a_slack_timeout_is_recorded_as_maybe_sent_and_never_reposted(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     """A read timeout after the post went out may mean Slack posted it (incoming webhooks have no
     idempotency key). Before: it was retried like a refused connection, posting the alert twice."""
@@ -243,13 +281,17 @@ def test_a_slack_timeout_is_recorded_as_maybe_sent_and_never_reposted(
             run_once(es, cfg, rules=rules, now=datetime.now(UTC) + timedelta(hours=hours))
     finally:
         sink.stop()
+    ledger.fault(1)
+    ledger.alerts(1, min(1, len(hook.requests)), max(0, len(hook.requests) - 1))  # Slack got the one post
     assert len(hook.requests) == 1  # posted once, never re-posted blindly
     entry = next(e for e in _outbox(es, cfg) if not e["operator"])
     assert entry["status"] == "unconfirmed" and "may have received it" in entry["last_error"]
     assert len(sink.messages) == 1 and entry["doc_id"] in sink.messages[0].get_body(("plain",)).get_content()
 
 
-def test_a_refused_recipient_is_retried_alone_and_reported(es: Elasticsearch, settings: Settings) -> None:
+def test_a_refused_recipient_is_retried_alone_and_reported(
+    es: Elasticsearch, settings: Settings, ledger: Ledger
+) -> None:
     """The SMTP server takes the mail for one recipient and refuses another. Before: the entry was
     marked sent and the refused recipient never heard of the alert."""
     port = free_port()
@@ -278,5 +320,9 @@ def test_a_refused_recipient_is_retried_alone_and_reported(es: Elasticsearch, se
     assert entries["email:rest"]["target"] == ["gone@example.org"]
     assert entries["email:rest"]["status"] == "failed"  # retried alone, then given up
     delivered = [to for _, tos in sink.envelopes for to in tos]
+    ledger.fault(1)
+    ledger.alerts(
+        1, min(1, delivered.count("desk@example.org")), max(0, delivered.count("desk@example.org") - 1)
+    )
     assert delivered.count("desk@example.org") == 1  # never re-sent to whoever had it
     assert delivered.count("ops@example.org") == 1  # the operator heard of the refused recipient

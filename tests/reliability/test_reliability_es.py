@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from alertkit import free_port
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 
 from index.client import get_client
 from index.failures import FailureStore
@@ -114,7 +115,7 @@ def _stored_ids(client: Elasticsearch, cfg: Settings) -> list[str]:
         after = page[-1]["sort"]
 
 
-def test_node_killed_mid_batch_then_restarted(second_node: Settings) -> None:
+def test_node_killed_mid_batch_then_restarted(second_node: Settings, ledger: Ledger) -> None:
     cfg = second_node
     articles = _articles()
     expected = {a.id for a in articles}
@@ -146,6 +147,8 @@ def test_node_killed_mid_batch_then_restarted(second_node: Settings) -> None:
 
     client.indices.refresh(index=articles_alias(cfg))
     ids = _stored_ids(client, cfg)
+    ledger.fault(1)  # the node killed mid-batch
+    ledger.documents(N, len(set(ids) & expected))
     assert len(ids) == N == client.count(index=articles_alias(cfg))["count"]
     assert set(ids) == expected  # each id exactly once
     sizes = client.search(

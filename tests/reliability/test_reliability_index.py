@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 from alertkit import MailSink, free_port, isolated, token
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 
 from alerts.rules import Rule
 from alerts.runner import run_once
@@ -63,7 +64,9 @@ def _blocked(es: Elasticsearch, settings: Settings) -> Iterator[None]:
         es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
 
 
-def test_a_document_kept_for_retry_alerts_once_when_it_lands(es: Elasticsearch, cfg: Settings) -> None:
+def test_a_document_kept_for_retry_alerts_once_when_it_lands(
+    es: Elasticsearch, cfg: Settings, ledger: Ledger
+) -> None:
     """Before: the retried document kept its first `indexed_at`, which the alert watermark had passed
     meanwhile, so its story never alerted."""
     port = free_port()
@@ -85,30 +88,39 @@ def test_a_document_kept_for_retry_alerts_once_when_it_lands(es: Elasticsearch, 
         time.sleep(1.5)
         run_once(es, cfg, rules=rules, now=utcnow())  # nothing indexed yet; the watermark moves on
         time.sleep(1.5)  # now past the watermark's overlap too
-        assert retry_failed(es, cfg).indexed == 1
+        retried = retry_failed(es, cfg)
+        ledger.fault(1)  # writes refused (read-only block)
+        ledger.documents(1, retried.indexed)
+        assert retried.indexed == 1
         run_once(es, cfg, rules=rules, now=utcnow())
         assert len(sink.messages) == 1  # the story alerts when its document lands
         index_articles(es, cfg, [_article(tok, 1)])  # re-indexed (a re-crawl, a backfill)
         run_once(es, cfg, rules=rules, now=utcnow())
+        ledger.alerts(1, min(1, len(sink.messages)), max(0, len(sink.messages) - 1))
         assert len(sink.messages) == 1  # never twice
     finally:
         sink.stop()
 
 
-def test_a_document_rejected_for_good_does_not_block_later_runs(es: Elasticsearch, cfg: Settings) -> None:
+def test_a_document_rejected_for_good_does_not_block_later_runs(
+    es: Elasticsearch, cfg: Settings, ledger: Ledger
+) -> None:
     """Before: a permanently rejected document was re-sent by every run and failed every index task."""
     tok = token()
     good, bad = to_document(_article(tok, 1)), {**to_document(_article(tok, 2)), "sentiment": "positive"}
     first = index_documents(es, cfg, [good, bad])
+    ledger.fault(1)
+    ledger.documents(2, first.indexed, first.quarantined)
     assert first.indexed == 1 and first.quarantined == 1
     for n in range(3, 6):  # later runs: nothing re-sent, nothing failing
         later = index_articles(es, cfg, [_article(tok, n)])
+        ledger.documents(1, later.indexed, later.quarantined)
         assert later.indexed == 1 and not later.failed and later.resubmitted == 0
     entry = FailureStore(cfg).load()[bad["id"]]
     assert entry["quarantined"] and entry["attempts"] == 1 and "strict_dynamic_mapping" in entry["reason"]
 
 
-def test_two_runs_failing_at_once_keep_every_entry(es: Elasticsearch, cfg: Settings) -> None:
+def test_two_runs_failing_at_once_keep_every_entry(es: Elasticsearch, cfg: Settings, ledger: Ledger) -> None:
     """Before: each run rewrote the whole failures file, so the slower one dropped the faster one's."""
     toks = [token() for _ in range(4)]
     ensure_articles_index(es, cfg)
@@ -127,17 +139,24 @@ def test_two_runs_failing_at_once_keep_every_entry(es: Elasticsearch, cfg: Setti
             run.join(timeout=120)
     kept = FailureStore(cfg).load()
     assert set(kept) == {f"{tok}-{n}" for tok in toks for n in range(5)}
-    assert retry_failed(es, cfg).indexed == 20
+    retried = retry_failed(es, cfg)
+    ledger.fault(len(toks))  # four runs refused at once
+    ledger.documents(20, retried.indexed, retried.quarantined)
+    assert retried.indexed == 20
     assert FailureStore(cfg).load() == {}
     assert es.count(index=articles_alias(cfg))["count"] == 20
 
 
-def test_an_oversized_keyword_does_not_reject_the_document(es: Elasticsearch, cfg: Settings) -> None:
+def test_an_oversized_keyword_does_not_reject_the_document(
+    es: Elasticsearch, cfg: Settings, ledger: Ledger
+) -> None:
     """Before: a 40 KB author (a scraping accident) was over Lucene's term limit and the node refused
     the whole article."""
     tok = token()
     huge = _article(tok, 1, authors=["x" * 40_000])
     report = index_articles(es, cfg, [huge])
+    ledger.hostile(1, int(report.indexed == 1))  # an oversized keyword, made harmless
+    ledger.documents(1, report.indexed, report.quarantined)
     assert report.indexed == 1 and not report.failed
     stored = es.get(index=articles_alias(cfg), id=huge.id)["_source"]
     assert len(stored["authors"][0]) == 40_000  # kept in the document, just not indexed as a term

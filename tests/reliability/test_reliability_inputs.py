@@ -34,6 +34,7 @@ import httpx
 import pytest
 from alertkit import MailSink, WebhookServer, article, index_articles, isolated, token
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 
 from alerts.rules import Rule
 from alerts.runner import run_once
@@ -147,7 +148,7 @@ def hostile_site(tmp_path: Path) -> Path:
 
 
 def test_hostile_pages_and_links_are_counted_and_the_crawl_goes_on(
-    hostile_site: Path, tmp_path: Path
+    hostile_site: Path, tmp_path: Path, ledger: Ledger
 ) -> None:
     host = hostile_site / HOST
     (host / "feed.xml").write_text(
@@ -173,6 +174,10 @@ def test_hostile_pages_and_links_are_counted_and_the_crawl_goes_on(
     counts = stats["sources"]["hostile"]
     failed, skipped = counts["failed"], counts["skipped"]
     # Every link is accounted for with a reason; the crawl went on to the end.
+    tried = 4 + len(BAD_SCHEMES) + len(PRIVATE_TARGETS)  # malformed, mis-declared, huge, bomb + links
+    refused = skipped.get("bad_scheme", 0) + failed.get("too_large", 0) + failed.get("redirect_refused", 0)
+    ledger.hostile(tried, refused + 2)  # the malformed and the mis-declared page: extracted as clean text
+    ledger.fault(2)  # a 50 MB page and a gzip bomb
     assert stats["finish_reason"] == "finished"
     assert counts["discovered"] == counts["extracted"] + sum(skipped.values()) + sum(failed.values())
     assert skipped["bad_scheme"] == len(BAD_SCHEMES)
@@ -235,7 +240,11 @@ def hook() -> Iterator[WebhookServer]:
 
 
 def test_hostile_headline_is_inert_in_ui_email_and_slack(
-    es: Elasticsearch, settings: Settings, hook: WebhookServer, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch,
+    settings: Settings,
+    hook: WebhookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ledger: Ledger,
 ) -> None:
     sink = MailSink().start()
     cfg = isolated(settings, smtp_port=sink.port)
@@ -327,9 +336,11 @@ def test_hostile_headline_is_inert_in_ui_email_and_slack(
         assert "<script>alert(1)" not in html and "<img src=x" not in html
         assert "&lt;img src=x onerror=alert(2)&gt;" in html
         assert 'href="javascript:' not in html
+    ledger.hostile(2, 2)  # two headlines, inert in mail, Slack and both pages (asserted above)
+    ledger.alerts(2, report.delivery.sent, len(sink.messages) + len(hook.requests) - 2)
 
 
-def test_query_abuse_through_the_search_api(es: Elasticsearch, settings: Settings) -> None:
+def test_query_abuse_through_the_search_api(es: Elasticsearch, settings: Settings, ledger: Ledger) -> None:
     """Every abusive query is answered (results or a clear 400), never with a server error; what the
     parser could not use comes back as a warning."""
     cfg = isolated(settings)
@@ -338,6 +349,7 @@ def test_query_abuse_through_the_search_api(es: Elasticsearch, settings: Setting
     with background_server(create_app(cfg, es)) as base:
         for query in ABUSIVE_QUERIES:
             response = httpx.get(f"{base}/api/search", params={"q": query, "mode": "bm25"}, timeout=30)
+            ledger.hostile(1, int(response.status_code in (200, 400)))
             assert response.status_code in (200, 400), (query, response.status_code, response.text[:300])
             body = response.json()
             assert ("hits" in body) if response.status_code == 200 else body.get("detail"), query
@@ -347,3 +359,35 @@ def test_query_abuse_through_the_search_api(es: Elasticsearch, settings: Setting
         assert odd.status_code == 200 and len(odd.json()["hits"]) == 1  # clamped to sane values
         bad_date = httpx.get(f"{base}/api/search", params={"q": tok, "since": "yesterday-ish"})
         assert bad_date.status_code == 400 and "yesterday-ish" in bad_date.json()["detail"]
+
+
+def test_a_multi_megabyte_article_is_found_and_highlighted(
+    es: Elasticsearch, settings: Settings, ledger: Ledger
+) -> None:
+    """Highlighting analyses only the start of a long field. Before: a text over the index's
+    highlight limit (1,000,000 characters) failed every search that matched it (the node's 400 came
+    back to the analyst instead of results)."""
+    cfg = isolated(settings)
+    tok = token()
+    body = f"Die Behörde sperrt {tok}. " + "Füllwort " * 400_000 + f"Am Ende: {tok}."  # ~3.6 MB
+    huge = Article(
+        id=f"{tok}big",
+        url=f"https://heise.example/{tok}",
+        canonical_url=f"https://heise.example/{tok}",
+        source="heise",
+        lang="de",
+        title=f"Sperre {tok}",
+        text=body,
+        story_id=f"{tok}-s",
+        fetched_at=datetime.now(UTC),
+    )
+    assert index_documents_of(es, cfg, [huge]) == 1
+    with background_server(create_app(cfg, es)) as base:
+        responses = [
+            httpx.get(f"{base}/api/search", params={"q": query, "mode": "bm25"}, timeout=60)
+            for query in (tok, "Füllwort", f'"Am Ende" {tok}')
+        ]
+    ledger.hostile(len(responses), sum(r.status_code == 200 for r in responses))
+    for response in responses:
+        assert response.status_code == 200, response.text[:300]
+        assert [hit["id"] for hit in response.json()["hits"]] == [huge.id]

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from alertkit import isolated
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 
 from crawlers.catalog import Source, sample_catalog
 from crawlers.run import run_crawl
@@ -82,7 +83,7 @@ def _complete_lines(path: Path) -> list[Article]:
     return out
 
 
-def test_crawl_killed_mid_run_then_rerun(tmp_path: Path) -> None:
+def test_crawl_killed_mid_run_then_rerun(tmp_path: Path, ledger: Ledger) -> None:
     site = tmp_path / "site"
     shutil.copytree(SAMPLE_SITE, site)
     # Slow pages keep the crawl busy long enough to be killed with articles already extracted.
@@ -130,11 +131,13 @@ def test_crawl_killed_mid_run_then_rerun(tmp_path: Path) -> None:
         result = run_crawl(sources, output, settings=settings, extra_settings=FAST)
 
     articles = _complete_lines(output)
+    paths = {urlsplit(a.url).path for a in articles}
+    expected = {m["path"] for m in MANIFEST if m["in_feed"] and not m["robots_disallowed"]}
+    ledger.fault(1)  # the crawl process killed
+    ledger.documents(len(expected), len(expected & paths))
     assert result.articles == len(articles) and not partial.exists()
     assert max(Counter(a.id for a in articles).values()) == 1
     assert {a.id for a in extracted_before_kill} <= {a.id for a in articles}
-    paths = {urlsplit(a.url).path for a in articles}
-    expected = {m["path"] for m in MANIFEST if m["in_feed"] and not m["robots_disallowed"]}
     assert expected <= paths
     with CrawlState(settings.crawl_state_path) as state:
         assert all(state.is_seen(a.canonical_url) for a in articles)
@@ -153,7 +156,9 @@ def _doc(n: int) -> Article:
     )
 
 
-def test_index_task_killed_then_rerun(es: Elasticsearch, settings: Settings, tmp_path: Path) -> None:
+def test_index_task_killed_then_rerun(
+    es: Elasticsearch, settings: Settings, tmp_path: Path, ledger: Ledger
+) -> None:
     cfg = isolated(settings, state_dir=tmp_path / "state")
     n = 2000
     batch = tmp_path / "07-dedupe.jsonl"
@@ -185,6 +190,8 @@ def test_index_task_killed_then_rerun(es: Elasticsearch, settings: Settings, tmp
     report = index_articles(es, cfg, [_doc(i) for i in range(n)])  # the task's retry
     assert report.indexed == n and report.failed == []
     es.indices.refresh(index=alias)
+    ledger.fault(1)  # the index task killed
+    ledger.documents(n, es.count(index=alias)["count"])
     assert es.count(index=alias)["count"] == n
     dupes = es.search(index=alias, size=0, aggs={"ids": {"terms": {"field": "id", "min_doc_count": 2}}})
     assert dupes["aggregations"]["ids"]["buckets"] == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from elasticsearch import Elasticsearch
+from ledger import Ledger
 from pydantic import SecretStr
 
 from enrich.embed import get_embedder, passage_text
@@ -232,7 +233,7 @@ def _cursor(data: object) -> str:
         "A" * 5000,
     ],
 )
-def test_malformed_cursors_are_400(base: str, cursor: str) -> None:
+def test_malformed_cursors_are_400(base: str, cursor: str, ledger: Ledger) -> None:
     for params in (
         {"q": "Kling", "cursor": cursor},
         {"q": "Kling", "cursor": cursor, "collapse": "0", "mode": "bm25"},
@@ -240,6 +241,7 @@ def test_malformed_cursors_are_400(base: str, cursor: str) -> None:
         {"cursor": cursor, "sort": "recency", "collapse": "0"},
     ):
         response = httpx.get(f"{base}/api/search", params=params)
+        ledger.hostile(1, int(response.status_code == 400))
         assert response.status_code == 400, (params, response.text)
         assert response.json()["detail"]
 
@@ -259,11 +261,12 @@ def test_malformed_cursors_are_400(base: str, cursor: str) -> None:
         "Kling " * 300,
     ],
 )
-def test_any_query_string_is_answered_without_5xx(base: str, query: str) -> None:
+def test_any_query_string_is_answered_without_5xx(base: str, query: str, ledger: Ledger) -> None:
     for mode in ("hybrid", "bm25", "knn"):
         response = httpx.get(f"{base}/api/search", params={"q": query, "mode": mode})
-        assert response.status_code < 500, (query[:40], mode, response.text[:200])
         page = httpx.get(f"{base}/", params={"q": query, "mode": mode})
+        ledger.hostile(2, int(response.status_code < 500) + int(page.status_code < 500))
+        assert response.status_code < 500, (query[:40], mode, response.text[:200])
         assert page.status_code < 500
 
 
