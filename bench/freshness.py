@@ -217,42 +217,20 @@ def run(quick: bool) -> list[Row]:
     sample = f"{r['probes']} probes at random moments of {r['window_s'] / 60:.0f} min, real scheduler"
     mean = statistics.mean
     total = mean(r["mail_s"])
+    receipts = {"mail_s": "alert mail (SMTP receipt)", "slack_s": "Slack webhook receipt"}
     return [
-        Row(
-            "freshness",
-            "article on site -> alert mail (SMTP receipt), p50",
-            percentile(r["mail_s"], 0.5),
-            "s",
-            300.0,
-            "the 5-minute target",
-            sample,
-        ),
-        Row(
-            "freshness",
-            "article on site -> alert mail (SMTP receipt), p95",
-            percentile(r["mail_s"], 0.95),
-            "s",
-            300.0,
-            "the 5-minute target",
-            sample,
-        ),
-        Row(
-            "freshness",
-            "article on site -> Slack webhook receipt, p50",
-            percentile(r["slack_s"], 0.5),
-            "s",
-            300.0,
-            "the 5-minute target",
-            sample,
-        ),
-        Row(
-            "freshness",
-            "article on site -> Slack webhook receipt, p95",
-            percentile(r["slack_s"], 0.95),
-            "s",
-            300.0,
-            "the 5-minute target",
-            sample,
+        *(
+            Row(
+                "freshness",
+                f"article on site -> {what}, p{round(q * 100)}",
+                percentile(r[key], q),
+                "s",
+                300.0,
+                "the 5-minute target",
+                sample,
+            )
+            for key, what in receipts.items()
+            for q in (0.5, 0.95)
         ),
         Row(
             "freshness",
