@@ -92,10 +92,12 @@ def rule_query(rule: Rule) -> dict[str, Any]:
 
 
 def entity_filter(names: list[str]) -> dict[str, Any]:
-    """Any of the names, a family's versioned names included (a rule on Kling fires for "Kling 3.0")."""
-    from enrich.entities import version_prefixes
+    """Any of the names, with what each covers: a family's versioned names (a rule on Kling fires for
+    "Kling 3.0") and a place's members and authorities (a rule on the EU fires for Italy's Garante)."""
+    from enrich.entities import covered_names, version_prefixes
 
-    should: list[dict[str, Any]] = [{"terms": {"entities": names}}]
+    wanted = list(dict.fromkeys([*names, *(covered for name in names for covered in covered_names(name))]))
+    should: list[dict[str, Any]] = [{"terms": {"entities": wanted}}]
     should.extend({"prefix": {"entities": prefix}} for name in names for prefix in version_prefixes(name))
     return {"bool": {"should": should, "minimum_should_match": 1}}
 

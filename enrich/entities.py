@@ -81,7 +81,8 @@ class Entity:
     ``from_labels`` records that the entry was added because labelled training headlines named it
     (provenance for honest evaluation), not from general knowledge. ``report: false`` marks a generic
     product line ("iPhone", "iPad") that names its maker but is not itself what a story is about;
-    its versioned names ("iPhone Air") are still reported.
+    its versioned names ("iPhone Air") are still reported. ``member_of`` names the unions a country
+    belongs to (Italy → European Union): a rule on the EU also covers what its member states do.
     """
 
     name: str
@@ -96,6 +97,7 @@ class Entity:
     implies_parent: bool = False
     from_labels: bool = False
     report: bool = True
+    member_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,7 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
             implies_parent=bool(implies) if implies is not None else etype in _IMPLIES_PARENT_TYPES,
             from_labels=bool(spec.get("from_labels", False)),
             report=bool(spec.get("report", True)),
+            member_of=tuple(str(m) for m in _as_list(spec.get("member_of"))),
         )
         if not spec.get("no_self_alias", False):
             # The canonical name is always an alias of itself: editors add spellings, not the name.
@@ -369,6 +372,9 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     for entity in entities.values():
         if entity.parent is not None and entity.parent not in entities:
             raise ValueError(f"{entity.name}: unknown parent {entity.parent!r}")
+        for union in entity.member_of:
+            if union not in entities:
+                raise ValueError(f"{entity.name}: unknown member_of {union!r}")
 
     exact: dict[str, Alias] = {}
     folded: dict[str, Alias] = {}
@@ -583,4 +589,31 @@ def version_prefixes(name: str) -> list[str]:
         prefix = alias.fmt.split("{", 1)[0]
         if len(prefix.strip()) >= 2 and prefix not in out:
             out.append(prefix)
+    return out
+
+
+_PLACE_TYPES = frozenset({"country", "jurisdiction"})
+
+
+def covered_names(name: str) -> list[str]:
+    """The names a rule on a place also covers: its member states (European Union → Italy), and the
+    agencies and laws of the place and of its members (Italy → Garante). "Bans in the EU" is about
+    Italy's watchdog blocking DeepSeek, though the story need not name the EU itself. Companies are
+    never covered by their home country (a rule on China is not a rule on every Chinese lab), and a
+    rule on anything but a place covers nothing more."""
+    cat = catalog()
+    entity = cat.entities.get(name)
+    if entity is None or entity.type not in _PLACE_TYPES:
+        return []
+    places = {name}
+    places.update(e.name for e in cat.entities.values() if name in e.member_of)
+    out = sorted(places - {name})
+    changed = True
+    while changed:  # agencies of agencies (EU AI Office → European Commission → European Union)
+        changed = False
+        for e in cat.entities.values():
+            if e.type in ("agency", "law") and e.parent in places and e.name not in places:
+                places.add(e.name)
+                out.append(e.name)
+                changed = True
     return out

@@ -73,6 +73,19 @@ def test_a_rule_on_a_family_fires_for_its_versions(es, settings: Settings, sink:
     assert len(sink.messages) == 1 and "Kling 3.0" in str(sink.messages[0]["Subject"])
 
 
+def test_a_rule_on_the_eu_fires_for_a_member_states_authority(es, settings: Settings, sink: MailSink) -> None:
+    cfg = isolated(settings, smtp_port=sink.port)
+    tok = token()
+    italy = article(f"{tok}-a", "wire", "en", f"Garante blocks DeepSeek {tok}", entities=("Garante",))
+    usa = article(f"{tok}-b", "wire", "en", f"BIS adds labs {tok}", entities=("US Commerce Department",))
+    swiss = article(f"{tok}-c", "wire", "en", f"Swiss ban {tok}", entities=("Switzerland", "DeepSeek"))
+    index_articles(es, cfg, [italy, usa, swiss])
+    rules = RuleSet(rules=[_rule(f"r-{tok}", tok, entities=["EU"])])
+    result = run_once(es, cfg, rules=rules)
+    assert result.rules[0].matched == 1
+    assert len(sink.messages) == 1 and "Garante" in str(sink.messages[0]["Subject"])
+
+
 def test_new_article_in_old_story_sends_nothing_unless_threshold(
     es, settings: Settings, sink: MailSink
 ) -> None:
