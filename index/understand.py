@@ -79,7 +79,7 @@ class Concept:
 class Unit:
     """One thing the query asks for: an entity, a concept, or a word, with what to search for it."""
 
-    kind: str  # entity | concept | word
+    kind: str  # entity | concept | word | version
     key: str  # canonical entity name, concept key, or the word as typed (lower case)
     surface: str  # as typed
     terms: tuple[Term, ...]
@@ -111,9 +111,14 @@ class Understanding:
         query is averaged over, so it does not favour documents in the language the analyst typed."""
         parts: list[str] = []
         for unit in self.units:
+            if unit.kind == "version":
+                continue  # its entity, spelt as typed, says it
             if unit.kind == "entity":
                 names = entity_aliases(unit.key, lang)
-                parts.append(names[0] if names else unit.key)
+                if _versioned(unit.surface, unit.key):
+                    parts.append(unit.surface)  # GPT-5 is GPT-5 in every language
+                else:
+                    parts.append(names[0] if names else unit.key)
             elif unit.kind == "concept":
                 terms = vocabulary()[unit.key].terms.get(lang) or ()
                 parts.append(terms[0].text if terms else unit.surface)
@@ -203,6 +208,25 @@ def _entity_unit(name: str, surface: str) -> Unit:
     return Unit("entity", name, surface, terms, anchor=anchor, parent=entity.parent)
 
 
+def _versioned(surface: str, name: str) -> bool:
+    """Whether an entity was typed with a version or variant the catalog's pattern took in (GPT-5,
+    Kimi K3, Claude 4.5, Qwen3-Max): Latin text with a digit that is not one of its plain aliases."""
+    lowered = surface.lower()
+    return (
+        any(c.isdigit() for c in surface)
+        and not has_han(surface)
+        and lowered not in (a.lower() for a in entity_aliases(name))
+    )
+
+
+def _version_unit(surface: str) -> Unit:
+    """The typed version of a model (GPT-5): optional, scored by BM25 — documents naming this version
+    (GPT-5, GPT-5.1, GPT-5.6: matched as a phrase whose last word is a prefix) rank above the same
+    model's other versions, which still match through the entity."""
+    text = re.sub(r"[^0-9a-z.]+", " ", surface.lower()).strip()
+    return Unit("version", text, surface, (Term(text, True),), optional=True)
+
+
 def _concept_unit(key: str, surface: str) -> Unit:
     concept = vocabulary()[key]
     return Unit("concept", key, surface, concept.all_terms(), concept.event, concept.optional)
@@ -253,7 +277,10 @@ def understand(text: str) -> Understanding:
             continue
         for i in range(span.start, span.end):
             taken[i] = True
-        found.append((span.start, _entity_unit(span.alias.entity, text[span.start : span.end])))
+        surface = text[span.start : span.end]
+        found.append((span.start, _entity_unit(span.alias.entity, surface)))
+        if _versioned(surface, span.alias.entity):
+            found.append((span.start, _version_unit(surface)))
     for pattern, key, _inside in _concept_patterns():
         for match in pattern.finditer(lowered):
             start, end = match.span()
@@ -302,6 +329,7 @@ class Boosts:
     stem: float = 0.5  # a Latin word matched by its stem only
     event: float = 0.3  # the article's event type is the concept's (never a match alone)
     optional: float = 0.3  # optional units (AI, model): score only
+    version: float = 1.0  # the typed version of a model (GPT-5): scored, never required
     tie_breaker: float = 0.1  # extra spellings of the same unit matching add this much
     anchors: bool = True  # named companies, models, agencies, people in a query must be matched
 
@@ -336,7 +364,12 @@ def unit_query(unit: Unit, fields: list[str], boosts: Boosts) -> dict[str, Any]:
         )
         if unit.parent and boosts.parent > 0:
             alternatives.append({"term": {"entities": {"value": unit.parent, "boost": boosts.parent}}})
-    weight = {"entity": boosts.alias, "concept": boosts.concept, "word": boosts.word}[unit.kind]
+    weight = {
+        "entity": boosts.alias,
+        "concept": boosts.concept,
+        "word": boosts.word,
+        "version": boosts.version,
+    }[unit.kind]
     for term in unit.terms:
         boost = boosts.stem if (unit.kind == "word" and term.prefix) else weight
         alternatives.append(_term_query(term, fields, boost))
@@ -378,7 +411,9 @@ def understood_query(
     core: dict[str, Any] = must[0] if len(must) == 1 else {"bool": {"must": must}}
     extras: list[dict[str, Any]] = []
     for unit in reading.units:
-        if unit not in required:
+        if unit.kind == "version":
+            extras.append(unit_query(unit, fields, boosts))
+        elif unit not in required:
             query = unit_query(unit, fields, boosts)
             extras.append({"constant_score": {"filter": query, "boost": boosts.optional}})
     for event in dict.fromkeys(u.event for u in reading.units if u.event and not u.optional):

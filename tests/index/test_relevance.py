@@ -1,5 +1,5 @@
-"""Ranking behaviour on the real node, over a small corpus written for these tests: the
-language-centred cosine of kNN (index.space)."""
+"""Ranking behaviour on the real node, over a small corpus written for these tests: model versions,
+the language-centred cosine of kNN (index.space)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,26 @@ def indexed(es: Elasticsearch, settings: Settings, embedder: Embedder) -> Iterat
     es.indices.refresh(index=articles_alias(mine))
     yield mine
     drop_articles(es, mine)
+
+
+def test_a_typed_model_version_is_read_and_kept() -> None:
+    reading = understand("OpenAI releases GPT-5")
+    version = [u for u in reading.units if u.kind == "version"]
+    assert [u.key for u in version] == ["gpt 5"] and version[0].optional and not version[0].anchor
+    assert "GPT" in reading.entities  # the model still anchors the query
+    assert "GPT-5" in reading.render("zh") and "GPT-5" in reading.render("de")  # not just "GPT"
+    assert not [u for u in understand("OpenAI GPT").units if u.kind == "version"]
+    assert [u.key for u in understand("Moonshot Kimi K3").units if u.kind == "version"] == ["kimi k3"]
+
+
+def test_the_typed_version_ranks_above_other_versions(
+    es: Elasticsearch, indexed: Settings, embedder: Embedder
+) -> None:
+    for query in ("OpenAI releases GPT-5", "OpenAI发布GPT-5", "OpenAI veröffentlicht GPT-5"):
+        request = SearchRequest(query=query, mode="bm25", collapse=False, highlight=False)
+        ranked = [h.id for h in search_articles(es, indexed, request, embedder).hits]
+        assert set(ranked[:2]) == {"gpt51-en", "gpt52-zh"}, (query, ranked)
+        assert {"gpt4o-en", "gpt4o-de"} <= set(ranked)  # other versions of the model still match
 
 
 def test_centred_cosine_from_the_node_matches_the_vectors(
