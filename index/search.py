@@ -28,6 +28,8 @@ from enrich.embed import Embedder
 from index.capabilities import Capabilities, detect
 from index.mapping import articles_alias, language_subfields
 from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
+from index.rerank import Reranker, reranker
+from index.rerank import candidates as rerank_candidates
 from index.space import language_space
 from index.understand import Boosts, Understanding, understand, understood_query
 from newsradar.dates import parse_iso_or_none
@@ -94,6 +96,7 @@ class SearchRequest:
     facets: bool = False
     highlight: bool = True
     mode: Mode = "hybrid"
+    explain: bool = False  # hybrid: return the re-ranker's features of every candidate
 
 
 @dataclass
@@ -171,6 +174,7 @@ class SearchResult:
     query: str = ""  # how the query was understood
     less_related: list[Hit] = field(default_factory=list)
     lang: str | None = None  # the language the analyst typed in (de, en, zh), when the query says
+    features: dict[str, dict[str, float]] = field(default_factory=dict)  # per candidate, with explain
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ class Tuning:
     recency: float = 0.0  # weight of a newest-first ranking fused with the others
     multilingual: bool = True  # kNN with the query's vector averaged over its de/en/zh renderings
     centre: bool = True  # kNN re-scored by cosine without the language means (index.space)
+    rerank: bool = True  # hybrid ranked by the learned re-ranker (index.rerank) where it fits the model
+    ranker: Reranker | None = None  # this re-ranker instead of index/reranker.json (training)
 
 
 # Chosen on the 102 dev queries (bench/search_dev.py; held-out queries never used): a small k lets the
@@ -518,6 +524,7 @@ def _fused(
     rankings: list[list[str]] = []
     weights: list[float] = []
     fused: list[tuple[str, float]] | None = None
+    explained: dict[str, dict[str, float]] = {}
     # The node's rrf retriever cannot re-score without the language means: with them, fuse here.
     space = language_space(embedder.name) if tuning.centre else None
     server = caps.rrf and space is None
@@ -573,7 +580,16 @@ def _fused(
             rankings.append(by_date)
             weights.append(tuning.recency)
         full = len(bm25) >= window or len(near) >= window
-        fused = sorted(rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0]))
+        ranker = (tuning.ranker or reranker(embedder.name)) if tuning.rerank else None
+        if hybrid and space is not None and reading is not None and (ranker or request.explain):
+            explained = rerank_candidates(
+                reading, sources, [(h["_id"], float(h.get("_score") or 0.0)) for h in bm25], cosine
+            )
+        if hybrid and space is not None and ranker is not None and explained:
+            scored = ((doc_id, ranker.score(values)) for doc_id, values in explained.items())
+            fused = sorted(scored, key=lambda item: (-item[1], item[0]))
+        else:
+            fused = sorted(rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0]))
     else:
         full = len(fused) >= window
     if request.sort == "recency":
@@ -612,7 +628,15 @@ def _fused(
         response = client.search(index=alias, size=0, query=aggs_query, knn=knn, aggs=_aggs())
         facets = _facets(response)
     return SearchResult(
-        hits_out, len(close), not full, cursor, facets, warnings, mode=request.mode, less_related=less
+        hits_out,
+        len(close),
+        not full,
+        cursor,
+        facets,
+        warnings,
+        mode=request.mode,
+        less_related=less,
+        features=explained if request.explain else {},
     )
 
 

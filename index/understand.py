@@ -314,6 +314,35 @@ def has_cjk(text: str) -> bool:
     return HAN.search(text) is not None
 
 
+# --- matching a document's text here (for re-ranking) -------------------------------------------
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normal_text(text: str) -> str:
+    """Lower case, every run of non-word characters one space: roughly what the standard analyzer
+    leaves of a text, so "GPT-5.1" reads "gpt 5 1" and the phrase "gpt 5" is found in it."""
+    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: Term) -> re.Pattern[str]:
+    text = normal_text(term.text).strip()
+    if has_han(text):  # characters in order, as a phrase over the standard analyzer's characters
+        return re.compile(re.escape(text.replace(" ", "")))
+    tail = "" if term.prefix else f"(?![{_LATIN_LETTER}])"
+    return re.compile(f"(?<![{_LATIN_LETTER}])" + re.escape(text) + tail)
+
+
+def unit_found(unit: Unit, text: str, entities: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether a document has the unit: an entity in its `entities` field, or any spelling in its text
+    (`text` from :func:`normal_text`)."""
+    if unit.kind == "entity" and unit.key in entities:
+        return True
+    compact = text.replace(" ", "")
+    return any(_term_pattern(t).search(compact if has_han(t.text) else text) for t in unit.terms)
+
+
 # --- to Elasticsearch --------------------------------------------------------------------------
 
 

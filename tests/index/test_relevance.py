@@ -1,9 +1,10 @@
 """Ranking behaviour on the real node, over a small corpus written for these tests: model versions,
-the language-centred cosine of kNN (index.space)."""
+the language-centred cosine of kNN (index.space), the learned re-ranker (index.rerank)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,7 +14,8 @@ from elasticsearch import Elasticsearch
 from enrich.embed import Embedder, get_embedder, passage_text
 from index.indexer import index_articles
 from index.mapping import articles_alias, drop_articles
-from index.search import SearchRequest, query_vector, search_articles
+from index.rerank import candidates, features, reranker
+from index.search import TUNED, SearchRequest, query_vector, search_articles
 from index.space import language_space
 from index.understand import understand
 from newsradar.article import Article
@@ -173,3 +175,55 @@ def test_a_model_without_language_means_searches_with_plain_cosine(
     )
     result = search_articles(es, indexed, request, Renamed())  # type: ignore[arg-type]
     assert {h.id for h in result.hits[:2]} == {"nl-de", "nl-zh"}
+
+
+def test_reranker_features_read_the_query_units() -> None:
+    reading = understand("Anthropic bans Chinese companies")
+    source = {
+        "title": "Anthropic sperrt Firmen in chinesischem Besitz aus",
+        "entities": ["Anthropic", "China"],
+    }
+    values = features(reading, source, bm25=0.5, cosine=0.42)
+    assert values["cosine"] == 0.42 and values["bm25"] == 0.5
+    assert values["anchor"] == 1.0  # Anthropic, from the entities field
+    assert 0.5 <= values["cover"] < 1.0  # Anthropic, China and the restriction ("sperrt"), not "companies"
+    other = features(reading, {"title": "Chinese companies expand in Southeast Asia"}, bm25=0.0, cosine=0.1)
+    assert other["anchor"] == 0.0 and other["cover"] < values["cover"]
+    assert (
+        features(understand("export controls"), {"title": "Exportkontrollen verschärft"}, 0, 0)["anchor"]
+        == 1.0
+    )
+    # a BM25-only candidate gets the kNN window's lowest cosine minus a margin
+    got = candidates(reading, {"a": source, "b": {"title": "x"}}, [("b", 8.0), ("a", 4.0)], {"a": 0.42})
+    assert (
+        got["b"]["cosine"] == pytest.approx(0.42 - 0.05)
+        and got["a"]["bm25"] == 0.5
+        and got["b"]["bm25"] == 1.0
+    )
+
+
+def test_hybrid_ranks_by_the_fitted_reranker(
+    es: Elasticsearch, indexed: Settings, embedder: Embedder
+) -> None:
+    ranker = reranker(embedder.name)
+    assert ranker is not None and ranker.features == ("cosine", "bm25", "cover", "anchor")
+    request = SearchRequest(
+        query="Anthropic bars Chinese-owned companies",
+        collapse=False,
+        limit=20,
+        highlight=False,
+        explain=True,
+    )
+    result = search_articles(es, indexed, request, embedder)
+    ranked = result.hits + result.less_related
+    assert {h.id for h in ranked[:2]} == {"anthropic-de", "anthropic-zh"}
+    for hit in result.hits:
+        assert hit.score == pytest.approx(ranker.score(result.features[hit.id]))
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    # a re-ranker fitted for another model is not used: reciprocal-rank fusion then (scores < 1)
+    assert reranker("another/model") is None
+    fused = search_articles(
+        es, indexed, replace(request, explain=False), embedder, replace(TUNED, rerank=False)
+    )
+    assert {h.id for h in fused.hits[:2]} == {"anthropic-de", "anthropic-zh"} and fused.hits[0].score < 1
