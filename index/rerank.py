@@ -10,7 +10,8 @@ retrievers' windows):
   window's lowest minus 0.05);
 * ``bm25``: its BM25 score over the best BM25 score of the query (0 when BM25 did not match it);
 * ``cover``: the share of the query's required units (entities, concepts, words; ``index.understand``)
-  found in its title, lead or their English versions, or, for entities, in its ``entities`` field;
+  found in its title, lead or their English versions, or, for entities, in its ``entities`` field,
+  each unit weighted by its rarity among the candidates (an inverse document frequency);
 * ``anchor``: the share of the query's named companies, models and agencies it has (1 when the query
   names none).
 
@@ -23,12 +24,13 @@ language means it was fitted for; anything else keeps reciprocal-rank fusion.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from index.understand import Understanding, normal_text, unit_found
+from index.understand import Understanding, Unit, normal_text, unit_found
 
 RERANKER_PATH = Path(__file__).with_name("reranker.json")
 FEATURES = ("cosine", "bm25", "cover", "anchor")
@@ -36,19 +38,11 @@ TEXT_FIELDS = ("title", "title_en", "lead", "lead_en")
 OUTSIDE_WINDOW = 0.05  # a BM25-only candidate: this far below the lowest cosine of the kNN window
 
 
-def features(reading: Understanding, source: dict[str, Any], bm25: float, cosine: float) -> dict[str, float]:
-    """The re-ranker's features of one candidate (`bm25` already divided by the query's best)."""
+def found_units(reading: Understanding, source: dict[str, Any]) -> dict[Unit, bool]:
+    """Which of the query's units a document has (title, lead, their English versions, entities)."""
     text = normal_text(" \n ".join(str(source.get(f) or "") for f in TEXT_FIELDS))
     entities = set(source.get("entities") or [])
-    required = [u for u in reading.units if not u.optional] or reading.units
-    anchors = [u for u in reading.units if u.kind == "entity" and u.anchor]
-    found = {u: unit_found(u, text, entities) for u in [*required, *anchors]}
-    return {
-        "cosine": cosine,
-        "bm25": bm25,
-        "cover": sum(found[u] for u in required) / len(required) if required else 0.0,
-        "anchor": sum(found[u] for u in anchors) / len(anchors) if anchors else 1.0,
-    }
+    return {u: unit_found(u, text, entities) for u in reading.units}
 
 
 def candidates(
@@ -58,14 +52,28 @@ def candidates(
     cosine: dict[str, float],
 ) -> dict[str, dict[str, float]]:
     """Features of every candidate: the BM25 hits (id, score; best first) and the kNN hits (centred
-    cosine by id)."""
+    cosine by id). ``cover`` weighs each required unit by its rarity among the candidates,
+    log(1 + n / (1 + candidates with it)): "tiers" in "AI chip export rule tiers" says more than "chip",
+    which nearly every candidate has."""
     best = max((score for _, score in bm25), default=0.0) or 1.0
     lowest = min(cosine.values(), default=0.0) - OUTSIDE_WINDOW
     scores = dict(bm25)
-    return {
-        doc_id: features(reading, sources[doc_id], scores.get(doc_id, 0.0) / best, cosine.get(doc_id, lowest))
-        for doc_id in dict.fromkeys([*(d for d, _ in bm25), *cosine])
-    }
+    ids = list(dict.fromkeys([*(d for d, _ in bm25), *cosine]))
+    found = {doc_id: found_units(reading, sources[doc_id]) for doc_id in ids}
+    required = [u for u in reading.units if not u.optional] or reading.units
+    anchors = [u for u in reading.units if u.kind == "entity" and u.anchor]
+    rarity = {u: math.log(1 + len(ids) / (1 + sum(found[d][u] for d in ids))) for u in required}
+    total = sum(rarity.values())
+    out: dict[str, dict[str, float]] = {}
+    for doc_id in ids:
+        has = found[doc_id]
+        out[doc_id] = {
+            "cosine": cosine.get(doc_id, lowest),
+            "bm25": scores.get(doc_id, 0.0) / best,
+            "cover": sum(rarity[u] for u in required if has[u]) / total if total else 0.0,
+            "anchor": sum(has[u] for u in anchors) / len(anchors) if anchors else 1.0,
+        }
+    return out
 
 
 @dataclass(frozen=True)

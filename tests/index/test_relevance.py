@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 from enrich.embed import Embedder, get_embedder, passage_text
 from index.indexer import index_articles
 from index.mapping import articles_alias, drop_articles
-from index.rerank import candidates, features, reranker
+from index.rerank import candidates, reranker
 from index.search import TUNED, SearchRequest, query_vector, search_articles
 from index.space import language_space
 from index.understand import understand
@@ -178,28 +178,36 @@ def test_a_model_without_language_means_searches_with_plain_cosine(
 
 
 def test_reranker_features_read_the_query_units() -> None:
-    reading = understand("Anthropic bans Chinese companies")
-    source = {
-        "title": "Anthropic sperrt Firmen in chinesischem Besitz aus",
-        "entities": ["Anthropic", "China"],
+    reading = understand("Anthropic bans Chinese companies")  # Anthropic, ban, China, companies
+    sources = {
+        "story-de": {
+            "title": "Anthropic sperrt Firmen in chinesischem Besitz aus",
+            "entities": ["Anthropic", "China"],
+        },
+        "asia-en": {"title": "Chinese companies expand in Southeast Asia"},
+        "funding-en": {"title": "Anthropic raises funding", "entities": ["Anthropic"]},
+        "bm25-only": {"title": "China bans Anthropic apps", "entities": ["Anthropic", "China"]},
     }
-    values = features(reading, source, bm25=0.5, cosine=0.42)
-    assert values["cosine"] == 0.42 and values["bm25"] == 0.5
-    assert values["anchor"] == 1.0  # Anthropic, from the entities field
-    assert 0.5 <= values["cover"] < 1.0  # Anthropic, China and the restriction ("sperrt"), not "companies"
-    other = features(reading, {"title": "Chinese companies expand in Southeast Asia"}, bm25=0.0, cosine=0.1)
-    assert other["anchor"] == 0.0 and other["cover"] < values["cover"]
+    cosine = {"story-de": 0.42, "asia-en": 0.10, "funding-en": 0.2}
+    got = candidates(reading, sources, [("bm25-only", 8.0), ("story-de", 4.0)], cosine)
+    assert set(got) == set(sources)
     assert (
-        features(understand("export controls"), {"title": "Exportkontrollen verschärft"}, 0, 0)["anchor"]
-        == 1.0
+        got["story-de"]["cosine"] == 0.42 and got["story-de"]["bm25"] == 0.5 and got["asia-en"]["bm25"] == 0
     )
-    # a BM25-only candidate gets the kNN window's lowest cosine minus a margin
-    got = candidates(reading, {"a": source, "b": {"title": "x"}}, [("b", 8.0), ("a", 4.0)], {"a": 0.42})
-    assert (
-        got["b"]["cosine"] == pytest.approx(0.42 - 0.05)
-        and got["a"]["bm25"] == 0.5
-        and got["b"]["bm25"] == 1.0
-    )
+    assert got["bm25-only"]["cosine"] == pytest.approx(0.10 - 0.05)  # below the kNN window's lowest
+    assert got["story-de"]["anchor"] == 1.0 and got["asia-en"]["anchor"] == 0.0  # Anthropic named or not
+    assert got["bm25-only"]["cover"] == pytest.approx(got["story-de"]["cover"])  # same three units
+    # "companies" is found in one candidate only, China in three: the rarer unit weighs more
+    assert got["asia-en"]["cover"] > got["funding-en"]["cover"] > 0
+    assert 0 < got["story-de"]["cover"] < 1
+    assert candidates(understand("export controls"), {"x": {"title": "Exportkontrollen"}}, [], {"x": 0.3})[
+        "x"
+    ] == {
+        "cosine": 0.3,
+        "bm25": 0.0,
+        "cover": 1.0,
+        "anchor": 1.0,  # the query names nobody
+    }
 
 
 def test_hybrid_ranks_by_the_fitted_reranker(
