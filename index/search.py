@@ -544,7 +544,7 @@ def _fused(
             "num_candidates": min(10000, max(window * 2, 200)),
             "filter": filters + parsed.constraints(),
         }
-        if settings.search_knn_similarity > 0:
+        if settings.search_knn_similarity > 0 and space is None:  # else on the centred cosine, below
             knn["similarity"] = settings.search_knn_similarity
         if hybrid and server:
             fused = _server_rrf(client, settings, alias, query, knn, window, tuning, sources)
@@ -572,6 +572,9 @@ def _fused(
             cosine = space.rescore(
                 client, alias, vector, [(h["_id"], h["_source"].get("lang"), cosine[h["_id"]]) for h in near]
             )
+            if settings.search_knn_similarity > 0:
+                near = [h for h in near if cosine[h["_id"]] >= settings.search_knn_similarity]
+                cosine = {h["_id"]: cosine[h["_id"]] for h in near}
             near = sorted(near, key=lambda h: (-cosine[h["_id"]], h["_id"]))
         rankings.append([h["_id"] for h in near])
         weights.append(tuning.knn_weight if hybrid else 1.0)

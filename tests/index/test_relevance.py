@@ -235,3 +235,16 @@ def test_hybrid_ranks_by_the_fitted_reranker(
         es, indexed, replace(request, explain=False), embedder, replace(TUNED, rerank=False)
     )
     assert {h.id for h in fused.hits[:2]} == {"anthropic-de", "anthropic-zh"} and fused.hits[0].score < 1
+
+
+def test_knn_similarity_setting_cuts_on_the_centred_cosine(
+    es: Elasticsearch, indexed: Settings, embedder: Embedder
+) -> None:
+    request = SearchRequest(
+        query="Dutch government bans DeepSeek", mode="knn", collapse=False, limit=20, highlight=False
+    )
+    everything = search_articles(es, indexed, request, embedder)
+    assert len(everything.hits) + len(everything.less_related) > 4
+    strict = indexed.model_copy(update={"search_knn_similarity": 0.3})  # plain cosine would keep all
+    result = search_articles(es, strict, request, embedder)
+    assert {h.id for h in result.hits + result.less_related} == {"nl-de", "nl-zh"}
