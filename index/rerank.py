@@ -30,19 +30,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from index.understand import Understanding, Unit, normal_text, unit_found
+from index.understand import Understanding, normal_text, unit_matcher
 
 RERANKER_PATH = Path(__file__).with_name("reranker.json")
 FEATURES = ("cosine", "bm25", "cover", "anchor")
 TEXT_FIELDS = ("title", "title_en", "lead", "lead_en")
 OUTSIDE_WINDOW = 0.05  # a BM25-only candidate: this far below the lowest cosine of the kNN window
-
-
-def found_units(reading: Understanding, source: dict[str, Any]) -> dict[Unit, bool]:
-    """Which of the query's units a document has (title, lead, their English versions, entities)."""
-    text = normal_text(" \n ".join(str(source.get(f) or "") for f in TEXT_FIELDS))
-    entities = set(source.get("entities") or [])
-    return {u: unit_found(u, text, entities) for u in reading.units}
 
 
 def candidates(
@@ -59,10 +52,17 @@ def candidates(
     lowest = min(cosine.values(), default=0.0) - OUTSIDE_WINDOW
     scores = dict(bm25)
     ids = list(dict.fromkeys([*(d for d, _ in bm25), *cosine]))
-    found = {doc_id: found_units(reading, sources[doc_id]) for doc_id in ids}
-    required = [u for u in reading.units if not u.optional] or reading.units
-    anchors = [u for u in reading.units if u.kind == "entity" and u.anchor]
-    rarity = {u: math.log(1 + len(ids) / (1 + sum(found[d][u] for d in ids))) for u in required}
+    units = reading.units
+    matchers = [unit_matcher(u) for u in units]
+    required = [i for i, u in enumerate(units) if not u.optional] or list(range(len(units)))
+    anchors = [i for i, u in enumerate(units) if u.kind == "entity" and u.anchor]
+    found: dict[str, list[bool]] = {}
+    for doc_id in ids:
+        source = sources[doc_id]
+        text = normal_text(" \n ".join(str(source.get(f) or "") for f in TEXT_FIELDS))
+        entities = set(source.get("entities") or [])
+        found[doc_id] = [match(text, entities) for match in matchers]
+    rarity = {i: math.log(1 + len(ids) / (1 + sum(found[d][i] for d in ids))) for i in required}
     total = sum(rarity.values())
     out: dict[str, dict[str, float]] = {}
     for doc_id in ids:
@@ -70,8 +70,8 @@ def candidates(
         out[doc_id] = {
             "cosine": cosine.get(doc_id, lowest),
             "bm25": scores.get(doc_id, 0.0) / best,
-            "cover": sum(rarity[u] for u in required if has[u]) / total if total else 0.0,
-            "anchor": sum(has[u] for u in anchors) / len(anchors) if anchors else 1.0,
+            "cover": sum(rarity[i] for i in required if has[i]) / total if total else 0.0,
+            "anchor": sum(has[i] for i in anchors) / len(anchors) if anchors else 1.0,
         }
     return out
 

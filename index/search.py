@@ -648,7 +648,8 @@ def query_vector(embedder: Embedder, text: str, reading: Understanding | None) -
     languages (one batch), which evens out the embedding's pull towards the typed language."""
     texts = [text]
     if reading is not None and reading.units:
-        texts += [t for t in (reading.render(lang) for lang in ("en", "de", "zh")) if t and t != text]
+        texts += [t for t in (reading.render(lang) for lang in ("en", "de", "zh")) if t]
+    texts = list(dict.fromkeys(texts))  # a rendering that is the query, or another rendering: once
     vectors = np.asarray(embedder.queries(texts), dtype=np.float32)
     mean = vectors.mean(axis=0)
     mean /= max(float(np.linalg.norm(mean)), 1e-12)

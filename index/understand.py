@@ -21,6 +21,7 @@ optional: they add score, but a document need not contain them. The module is pu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -124,7 +125,13 @@ class Understanding:
                 parts.append(terms[0].text if terms else unit.surface)
             else:
                 parts.append(unit.surface)
-        return ("" if lang == "zh" else " ").join(parts)
+        if lang != "zh":
+            return " ".join(parts)
+        out = ""
+        for part in parts:  # Chinese runs together, Latin words keep their spaces: "Yi 2.0 推理"
+            latin_seam = out and not has_han(out[-1]) and not has_han(part[:1])
+            out += (" " if latin_seam else "") + part
+        return out
 
     def describe(self) -> str:
         """How the query was read, e.g. ``entity:Nvidia concept:export-control word:h200``."""
@@ -334,13 +341,31 @@ def _term_pattern(term: Term) -> re.Pattern[str]:
     return re.compile(f"(?<![{_LATIN_LETTER}])" + re.escape(text) + tail)
 
 
+def unit_matcher(unit: Unit) -> Callable[[str, set[str] | frozenset[str]], bool]:
+    """A test of whether a document has the unit: an entity in its `entities` field, or any spelling
+    in its text (`text` from :func:`normal_text`). Built once per query, applied to every candidate."""
+    patterns = [(_term_pattern(t), has_han(t.text)) for t in unit.terms]
+    key = unit.key if unit.kind == "entity" else None
+
+    def found(text: str, entities: set[str] | frozenset[str] = frozenset()) -> bool:
+        if key is not None and key in entities:
+            return True
+        compact = None
+        for pattern, han in patterns:
+            if han:
+                compact = text.replace(" ", "") if compact is None else compact
+                if pattern.search(compact):
+                    return True
+            elif pattern.search(text):
+                return True
+        return False
+
+    return found
+
+
 def unit_found(unit: Unit, text: str, entities: set[str] | frozenset[str] = frozenset()) -> bool:
-    """Whether a document has the unit: an entity in its `entities` field, or any spelling in its text
-    (`text` from :func:`normal_text`)."""
-    if unit.kind == "entity" and unit.key in entities:
-        return True
-    compact = text.replace(" ", "")
-    return any(_term_pattern(t).search(compact if has_han(t.text) else text) for t in unit.terms)
+    """Whether a document has the unit (see :func:`unit_matcher`)."""
+    return unit_matcher(unit)(text, entities)
 
 
 # --- to Elasticsearch --------------------------------------------------------------------------

@@ -248,3 +248,22 @@ def test_knn_similarity_setting_cuts_on_the_centred_cosine(
     strict = indexed.model_copy(update={"search_knn_similarity": 0.3})  # plain cosine would keep all
     result = search_articles(es, strict, request, embedder)
     assert {h.id for h in result.hits + result.less_related} == {"nl-de", "nl-zh"}
+
+
+def test_renderings_keep_latin_words_apart_and_are_embedded_once() -> None:
+    assert understand("Yi 2.0 inference").render("zh") == "Yi 2.0 inference"  # was "Yi2.0inference"
+    assert understand("Nvidia 芯片").render("zh") == "英伟达芯片"
+
+    class Counting:
+        name, dim = "counting", 3
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def queries(self, texts: list[str]) -> np.ndarray:
+            self.seen.extend(texts)
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    embedder = Counting()
+    query_vector(embedder, "Qwen open weights", understand("Qwen open weights"))  # type: ignore[arg-type]
+    assert len(embedder.seen) == len(set(embedder.seen))  # the en and de renderings are the same text
