@@ -32,10 +32,10 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
-from bench.report import REPO, SHARED_DATA
+from bench.report import REPO, SHARED_DATA, drop_prefix
 from enrich.embed import Embedder, get_embedder
 from index.ingest import ingest_file
-from index.mapping import articles_alias, drop_articles, ensure_articles_index
+from index.mapping import articles_alias, ensure_articles_index
 from index.search import SearchRequest, search_articles
 from newsradar.settings import Settings
 
@@ -201,7 +201,7 @@ def measure(
         scores = run_queries(client, settings, queries, CachedEmbedder(get_embedder()))
         return summarise(queries, scores)
     finally:
-        drop_articles(client, settings)
+        drop_prefix(client, settings.index_prefix)  # the ingest's dedupe and story indices too
 
 
 def main(argv: Sequence[str] | None = None) -> int:

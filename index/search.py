@@ -28,6 +28,9 @@ from enrich.embed import Embedder
 from index.capabilities import Capabilities, detect
 from index.mapping import articles_alias, language_subfields
 from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
+from index.rerank import Reranker, reranker
+from index.rerank import candidates as rerank_candidates
+from index.space import language_space
 from index.understand import Boosts, Understanding, understand, understood_query
 from newsradar.dates import parse_iso_or_none
 from newsradar.settings import Settings
@@ -93,6 +96,7 @@ class SearchRequest:
     facets: bool = False
     highlight: bool = True
     mode: Mode = "hybrid"
+    explain: bool = False  # hybrid: return the re-ranker's features of every candidate
 
 
 @dataclass
@@ -170,6 +174,7 @@ class SearchResult:
     query: str = ""  # how the query was understood
     less_related: list[Hit] = field(default_factory=list)
     lang: str | None = None  # the language the analyst typed in (de, en, zh), when the query says
+    features: dict[str, dict[str, float]] = field(default_factory=dict)  # per candidate, with explain
 
 
 @dataclass(frozen=True)
@@ -182,14 +187,19 @@ class Tuning:
     expand: bool = True  # read the query across languages (index.understand)
     boosts: Boosts = field(default_factory=Boosts)
     floor: float = 0.0  # cosine under which a kNN-only hit without a query entity is "less related"
+    centred_floor: float = 0.0  # the same on the centred cosine's scale (index.space), when it is used
     recency: float = 0.0  # weight of a newest-first ranking fused with the others
     multilingual: bool = True  # kNN with the query's vector averaged over its de/en/zh renderings
+    centre: bool = True  # kNN re-scored by cosine without the language means (index.space)
+    rerank: bool = True  # hybrid ranked by the learned re-ranker (index.rerank) where it fits the model
+    ranker: Reranker | None = None  # this re-ranker instead of index/reranker.json (training)
 
 
 # Chosen on the 102 dev queries (bench/search_dev.py; held-out queries never used): a small k lets the
 # top of each list decide, BM25 (now cross-language) weighs half again as much as kNN, and kNN-only
-# hits below cosine 0.90 without the query's named entity follow as "less related".
-TUNED = Tuning(rrf_k=5, bm25_weight=1.5, floor=0.90)
+# hits below cosine 0.90 without the query's named entity follow as "less related" — 0.30 on the scale
+# of the centred cosine (index.space), where unrelated news sits near 0 and the same story 0.4-0.7.
+TUNED = Tuning(rrf_k=5, bm25_weight=1.5, floor=0.90, centred_floor=0.30)
 
 
 def rrf(rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None) -> dict[str, float]:
@@ -514,13 +524,19 @@ def _fused(
     rankings: list[list[str]] = []
     weights: list[float] = []
     fused: list[tuple[str, float]] | None = None
+    explained: dict[str, dict[str, float]] = {}
+    # The node's rrf retriever cannot re-score without the language means: with them, fuse here.
+    space = language_space(embedder.name) if tuning.centre else None
+    server = caps.rrf and space is None
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
-        if hybrid and not caps.rrf:
+        if hybrid and not server:
             pending = pool.submit(
                 client.search, index=alias, size=window, query=query, source_includes=SOURCE_FIELDS
             )
         vector = query_vector(embedder, parsed.embedding_text(), reading if tuning.multilingual else None)
+        if space is not None:
+            vector = space.query(vector)
         knn: dict[str, Any] = {
             "field": "embedding",
             "query_vector": vector,
@@ -528,9 +544,9 @@ def _fused(
             "num_candidates": min(10000, max(window * 2, 200)),
             "filter": filters + parsed.constraints(),
         }
-        if settings.search_knn_similarity > 0:
+        if settings.search_knn_similarity > 0 and space is None:  # else on the centred cosine, below
             knn["similarity"] = settings.search_knn_similarity
-        if hybrid and caps.rrf:
+        if hybrid and server:
             fused = _server_rrf(client, settings, alias, query, knn, window, tuning, sources)
             if fused is None:  # refused (licence): fuse here from now on
                 pending = pool.submit(
@@ -552,6 +568,14 @@ def _fused(
         for h in near:
             sources.setdefault(h["_id"], h["_source"])
             cosine[h["_id"]] = 2.0 * float(h.get("_score") or 0.0) - 1.0
+        if space is not None:
+            cosine = space.rescore(
+                client, alias, vector, [(h["_id"], h["_source"].get("lang"), cosine[h["_id"]]) for h in near]
+            )
+            if settings.search_knn_similarity > 0:
+                near = [h for h in near if cosine[h["_id"]] >= settings.search_knn_similarity]
+                cosine = {h["_id"]: cosine[h["_id"]] for h in near}
+            near = sorted(near, key=lambda h: (-cosine[h["_id"]], h["_id"]))
         rankings.append([h["_id"] for h in near])
         weights.append(tuning.knn_weight if hybrid else 1.0)
         if tuning.recency > 0:
@@ -559,18 +583,29 @@ def _fused(
             rankings.append(by_date)
             weights.append(tuning.recency)
         full = len(bm25) >= window or len(near) >= window
-        fused = sorted(rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0]))
+        ranker = (tuning.ranker or reranker(embedder.name)) if tuning.rerank else None
+        if hybrid and space is not None and reading is not None and (ranker or request.explain):
+            explained = rerank_candidates(
+                reading, sources, [(h["_id"], float(h.get("_score") or 0.0)) for h in bm25], cosine
+            )
+        if hybrid and space is not None and ranker is not None and explained:
+            scored = ((doc_id, ranker.score(values)) for doc_id, values in explained.items())
+            fused = sorted(scored, key=lambda item: (-item[1], item[0]))
+        else:
+            fused = sorted(rrf(rankings, tuning.rrf_k, weights).items(), key=lambda item: (-item[1], item[0]))
     else:
         full = len(fused) >= window
     if request.sort == "recency":
         fused.sort(key=lambda item: _when(sources[item[0]].get("published_at")), reverse=True)
 
+    floor = tuning.centred_floor if space is not None else tuning.floor
+
     def related(doc_id: str) -> bool:
-        if tuning.floor <= 0 or doc_id in lexical or not cosine:
+        if floor <= 0 or doc_id in lexical or not cosine:
             return True
         if entities & set(sources[doc_id].get("entities") or []):
             return True
-        return cosine.get(doc_id, -1.0) >= tuning.floor
+        return cosine.get(doc_id, -1.0) >= floor
 
     close = [item for item in fused if related(item[0])]
     far = [item for item in fused if not related(item[0])]
@@ -596,7 +631,15 @@ def _fused(
         response = client.search(index=alias, size=0, query=aggs_query, knn=knn, aggs=_aggs())
         facets = _facets(response)
     return SearchResult(
-        hits_out, len(close), not full, cursor, facets, warnings, mode=request.mode, less_related=less
+        hits_out,
+        len(close),
+        not full,
+        cursor,
+        facets,
+        warnings,
+        mode=request.mode,
+        less_related=less,
+        features=explained if request.explain else {},
     )
 
 
@@ -605,7 +648,8 @@ def query_vector(embedder: Embedder, text: str, reading: Understanding | None) -
     languages (one batch), which evens out the embedding's pull towards the typed language."""
     texts = [text]
     if reading is not None and reading.units:
-        texts += [t for t in (reading.render(lang) for lang in ("en", "de", "zh")) if t and t != text]
+        texts += [t for t in (reading.render(lang) for lang in ("en", "de", "zh")) if t]
+    texts = list(dict.fromkeys(texts))  # a rendering that is the query, or another rendering: once
     vectors = np.asarray(embedder.queries(texts), dtype=np.float32)
     mean = vectors.mean(axis=0)
     mean /= max(float(np.linalg.norm(mean)), 1e-12)

