@@ -92,14 +92,21 @@ def _articles(path: Path) -> tuple[list[Article], int]:
     return good, bad
 
 
-def _train(settings: Settings, data: Path | None, out: Path | None, repeats: int, folds: int) -> None:
+def _train(
+    settings: Settings, data: Path | None, out: Path | None, repeats: int, folds: int, features: str | None
+) -> None:
     try:
         import scipy  # noqa: F401
         import sklearn  # noqa: F401
     except ImportError:
         raise fail("training needs the train extra: pip install 'newsradar[train]'") from None
-    from enrich.same_story import MODEL_PATH
-    from enrich.same_story_train import DEFAULT_DATA, train
+    from enrich.same_story import FEATURES, MODEL_PATH
+    from enrich.same_story_train import DEFAULT_DATA, DEFAULT_FEATURES, train
+
+    chosen = tuple(f.strip() for f in features.split(",") if f.strip()) if features else DEFAULT_FEATURES
+    unknown = [f for f in chosen if f not in FEATURES]
+    if unknown:
+        raise fail(f"unknown feature(s) {', '.join(unknown)}; known: {', '.join(FEATURES)}")
 
     data = data or DEFAULT_DATA
     if not data.is_file():
@@ -110,6 +117,7 @@ def _train(settings: Settings, data: Path | None, out: Path | None, repeats: int
         cache=settings.cache_dir / "dedupe",
         folds=folds,
         repeats=repeats,
+        features=chosen,
         threads=settings.embedding_threads,
         log=typer.echo,
     )
@@ -144,6 +152,9 @@ def dedupe(
     ] = None,
     repeats: Annotated[int, typer.Option(help="train: cross-validation repeats (seeds)")] = 5,
     folds: Annotated[int, typer.Option(help="train: cross-validation folds")] = 5,
+    features: Annotated[
+        str | None, typer.Option(help="train: comma-separated features (default cos,cross,names_shared)")
+    ] = None,
 ) -> None:
     """Print one JSON line per article, in input order: id, story_id, duplicate_of (null or the id it
     duplicates), lang, match (exact, near, story, new) and score. `newsradar dedupe train` rebuilds
@@ -155,7 +166,7 @@ def dedupe(
     settings = get_settings()
     path = Path(file)
     if file == "train" and not path.is_file():
-        _train(settings, data, out, repeats, folds)
+        _train(settings, data, out, repeats, folds, features)
         return
     if not path.is_file():
         raise fail(f"{file}: no such file")

@@ -409,22 +409,36 @@ class CandidateQuery:
     sums: bool = False
 
 
+Neighbours = dict[str, list[tuple["Record", float]]]  # batch article id -> stored kNN hits, cosines
+
+
 @dataclass
 class Candidates:
-    """Everything a batch is compared against, from one call to the state."""
+    """Everything a batch is compared against."""
 
     stored: dict[str, Record]  # batch articles already decided (a re-run, another worker)
     exact: list[Record]  # stored articles sharing a canonical-URL key or content hash with the batch
     near: list[Record]  # stored articles sharing an LSH band key with the batch (with signatures)
-    hits: list[list[tuple[Record, float]]]  # per batch article: stored kNN neighbours and their cosines
+    hits: Neighbours  # batch article id -> stored kNN neighbours and their cosines
     redirects: dict[str, str] = field(default_factory=dict)  # merged story -> the story it went into
     story_sums: dict[str, Vector] | None = None  # story -> its members' vector sum (when asked for)
 
 
 class StoryState(Protocol):
-    """Where records and stories live: one read and one write per batch; every decision is the caller's."""
+    """Where records and stories live: per batch one kNN read, one read of everything else and one
+    write; every decision is the caller's."""
 
-    def candidates(self, batch: Sequence[Record], query: CandidateQuery) -> Candidates: ...
+    def neighbours(self, batch: Sequence[Record], query: CandidateQuery) -> Callable[[], Neighbours]:
+        """Start the kNN look-ups of the whole batch; they read only ids, vectors, models and times, so
+        they run while the batch is fingerprinted. The returned function waits for the result."""
+        ...
+
+    def candidates(
+        self, batch: Sequence[Record], query: CandidateQuery, neighbours: Neighbours
+    ) -> Candidates:
+        """The batch's stored decisions, exact and near-duplicate candidates and the redirects of every
+        story found (``neighbours``: what :meth:`neighbours` returned)."""
+        ...
 
     def commit(
         self, records: Sequence[Record], merges: Mapping[str, str], completed: Sequence[Record] = ()
@@ -467,24 +481,13 @@ class MemoryState:
     def story(self, story_id: str) -> StoryDoc | None:
         return self.stories.get(story_id)
 
-    def candidates(self, batch: Sequence[Record], query: CandidateQuery) -> Candidates:
-        ids = {r.article_id for r in batch}
-        stored = {i: self.records[i] for i in ids if i in self.records and self.records[i].story_id}
-        exact: dict[str, Record] = {}
-        near: dict[str, Record] = {}
-        for r in batch:
-            for key, index in ((r.url_key, self._urls), (r.content_hash, self._hashes)):
-                for other in index.get(key or "", []):
-                    exact[other] = self.records[other]
-            for band in r.bands:
-                for other in self._bands.get(band, []):
-                    near[other] = self.records[other]
-        hits: list[list[tuple[Record, float]]] = [[] for _ in batch]
+    def neighbours(self, batch: Sequence[Record], query: CandidateQuery) -> Callable[[], Neighbours]:
+        hits: Neighbours = {r.article_id: [] for r in batch}
         if self._vector_ids:
             if self._matrix is None or len(self._matrix) != len(self._vector_ids):
                 self._matrix = np.vstack(self._vector_rows)
             pool = [self.records[i] for i in self._vector_ids]
-            for row, r in enumerate(batch):
+            for r in batch:
                 vector = same_story.usable_vector(r.vector)
                 if vector is None or len(vector) != self._matrix.shape[1]:
                     continue
@@ -501,12 +504,28 @@ class MemoryState:
                 )
                 chosen = np.flatnonzero(ok)
                 chosen = chosen[np.argsort(-sims[chosen], kind="stable")[: query.k]]
-                hits[row] = [(pool[int(j)], float(sims[j])) for j in chosen]
+                hits[r.article_id] = [(pool[int(j)], float(sims[j])) for j in chosen]
+        return lambda: hits
+
+    def candidates(
+        self, batch: Sequence[Record], query: CandidateQuery, neighbours: Neighbours
+    ) -> Candidates:
+        ids = {r.article_id for r in batch}
+        stored = {i: self.records[i] for i in ids if i in self.records and self.records[i].story_id}
+        exact: dict[str, Record] = {}
+        near: dict[str, Record] = {}
+        for r in batch:
+            for key, index in ((r.url_key, self._urls), (r.content_hash, self._hashes)):
+                for other in index.get(key or "", []):
+                    exact[other] = self.records[other]
+            for band in r.bands:
+                for other in self._bands.get(band, []):
+                    near[other] = self.records[other]
         redirects = {s: d.merged_into for s, d in self.stories.items() if d.merged_into}
         sums = None
         if query.sums:
             sums = {s: d.vector_sum for s, d in self.stories.items() if d.vector_sum is not None}
-        return Candidates(stored, list(exact.values()), list(near.values()), hits, redirects, sums)
+        return Candidates(stored, list(exact.values()), list(near.values()), neighbours, redirects, sums)
 
     def commit(
         self, records: Sequence[Record], merges: Mapping[str, str], completed: Sequence[Record] = ()
@@ -635,26 +654,49 @@ class StoryAssigner:
 
     def assign_batch(self, items: Sequence[ArticleInput]) -> list[Record]:
         """Decide a batch in publication order (then id), so input order never changes the answer;
-        results come back in input order (an id given twice gets one decision)."""
-        return self.assign_records([fingerprint(item) for item in items])
+        results come back in input order (an id given twice gets one decision). The kNN look-ups
+        start before the articles are fingerprinted and run meanwhile."""
+        unique: dict[str, ArticleInput] = {}
+        for item in items:
+            unique.setdefault(item.id, item)
+        probes = [
+            Record(i.id, i.lang, published=i.published, vector=same_story.usable_vector(i.vector))
+            for i in unique.values()
+        ]
+        for probe, item in zip(probes, unique.values(), strict=True):
+            probe.embedding_model = item.embedding_model if probe.vector is not None else None
+        probes.sort(key=order_key)
+        pending = self.state.neighbours(probes, self._query())
+        records = {i.id: fingerprint(i) for i in unique.values()}
+        return self._assign([records[i.id] for i in items], pending)
 
     def assign_records(self, records: Sequence[Record]) -> list[Record]:
+        """:meth:`assign_batch` for records fingerprinted already."""
+        unique = {r.article_id: r for r in reversed(records)}
+        return self._assign(
+            records, self.state.neighbours(sorted(unique.values(), key=order_key), self._query())
+        )
+
+    def _query(self) -> CandidateQuery:
+        p = self.params
+        return CandidateQuery(p.neighbours, p.window, same_story.fields_for(self.model.needs), p.centroids)
+
+    def _assign(self, records: Sequence[Record], pending: Callable[[], Neighbours]) -> list[Record]:
         unique: dict[str, Record] = {}
         for record in records:
             unique.setdefault(record.article_id, record)
         batch = sorted(unique.values(), key=order_key)
         if not batch:
+            pending()
             return []
         p = self.params
-        query = CandidateQuery(p.neighbours, p.window, same_story.fields_for(self.model.needs), p.centroids)
-        found = self.state.candidates(batch, query)
+        found = self.state.candidates(batch, self._query(), pending())
         redirects = Redirects(found.redirects)
         todo = [r for r in batch if r.article_id not in found.stored]
-        row_of = {r.article_id: row for row, r in enumerate(batch)}
         known: dict[str, Record] = {}  # stored candidates by id
         for r in (*found.exact, *found.near, *found.stored.values()):
             known[r.article_id] = r
-        for row in found.hits:
+        for row in found.hits.values():
             for r, _ in row:
                 known.setdefault(r.article_id, r)
         hit_story = {i: r.story_id for i, r in known.items() if r.story_id}
@@ -668,7 +710,7 @@ class StoryAssigner:
 
         result = same_story.assign_batch(
             [fp(r) for r in todo],
-            [[(fp(h), c) for h, c in found.hits[row_of[r.article_id]]] for r in todo],
+            [[(fp(h), c) for h, c in found.hits.get(r.article_id, ())] for r in todo],
             hit_story,
             self.model,
             duplicate_of=self._duplicates(todo, found),
@@ -720,22 +762,23 @@ class StoryAssigner:
             if original is not None:
                 out[r.article_id] = (original.article_id, "exact", 1.0)
             elif r.signature is not None:
-                best: tuple[float, tuple[bool, datetime, str], Record] | None = None
-                seen: set[str] = set()
+                near: dict[str, Record] = {}
                 for band in r.bands:
-                    for c in by_band.get(band, []):
-                        if c.article_id in seen or c.article_id == r.article_id:
-                            continue
-                        seen.add(c.article_id)
-                        if c.lang != r.lang or c.signature is None or len(c.signature) != len(r.signature):
-                            continue
-                        similarity = jaccard(r.signature, c.signature)
-                        if similarity >= self.params.threshold and (
-                            best is None or (-similarity, order_key(c)) < (-best[0], best[1])
-                        ):
-                            best = (similarity, order_key(c), c)
-                if best is not None:
-                    out[r.article_id] = (best[2].article_id, "near", best[0])
+                    for c in by_band.get(band, ()):
+                        near[c.article_id] = c
+                near.pop(r.article_id, None)
+                same = [
+                    c
+                    for c in near.values()
+                    if c.lang == r.lang and c.signature is not None and len(c.signature) == len(r.signature)
+                ]
+                if same:
+                    signatures = [c.signature for c in same if c.signature is not None]
+                    sims = (np.stack(signatures) == r.signature).mean(axis=1)
+                    ok = np.flatnonzero(sims >= self.params.threshold)
+                    if len(ok):
+                        best = min(ok, key=lambda i: (-sims[i], order_key(same[i])))
+                        out[r.article_id] = (same[best].article_id, "near", float(sims[best]))
             # later articles of the batch compare with this one too
             if r.url_key:
                 by_url.setdefault(r.url_key, []).append(r)

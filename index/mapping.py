@@ -311,6 +311,10 @@ def dedupe_mapping(dims: int) -> dict[str, Any]:
             "codes": _KEYWORD,
             "title_codes": _KEYWORD,
             "names": _STORED_ONLY,
+            # What a kNN hit needs (story, language, time, outlet, model and the sets the features
+            # compare) as one compact stored field: fetched without reading the whole _source, which
+            # halves the cost of a batch's kNN queries (bench.scaling)
+            "hit": {"type": "binary", "store": True},
             "processed_at": _DATE,
         },
     }

@@ -24,7 +24,9 @@ def test_hot_quiet_and_failing_sources(tmp_path: Path) -> None:
     with CrawlState(tmp_path / "state.sqlite") as state:
         schedule = PollSchedule(state, Policy(min_interval=60, max_interval=600, backoff=1.5, lease=300))
         assert [[s.name for s in g] for g in schedule.due([hot, quiet, broken], T0)] == [
-            ["hot"], ["quiet"], ["broken"]
+            ["hot"],
+            ["quiet"],
+            ["broken"],
         ]
         assert schedule.due([hot, quiet, broken], T0 + timedelta(seconds=10)) == []  # leased meanwhile
         schedule.record("hot", 3, now=T0)

@@ -234,15 +234,19 @@ def test_story_documents_keep_members_and_centroid_not_facts(corpus: dict[str, l
 
 
 class CountingState(MemoryState):
-    """Counts the state calls: one read and one write per batch, whatever its size."""
+    """Counts the state calls: the kNN read, the other read and one write per batch, whatever its size."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
 
-    def candidates(self, batch: list[Record], query: CandidateQuery) -> Candidates:  # type: ignore[override]
+    def neighbours(self, batch, query):  # type: ignore[no-untyped-def]
+        self.calls.append("neighbours")
+        return super().neighbours(batch, query)
+
+    def candidates(self, batch: list[Record], query: CandidateQuery, neighbours) -> Candidates:  # type: ignore[no-untyped-def, override]
         self.calls.append("candidates")
-        return super().candidates(batch, query)
+        return super().candidates(batch, query, neighbours)
 
     def commit(self, records, merges, completed=()):  # type: ignore[no-untyped-def]
         self.calls.append("commit")
@@ -252,7 +256,7 @@ class CountingState(MemoryState):
 def test_one_read_and_one_write_per_batch(corpus: dict[str, list[ArticleInput]]) -> None:
     state = CountingState()
     StoryAssigner(state).assign_batch(everything(corpus))
-    assert state.calls == ["candidates", "commit"]
+    assert state.calls == ["neighbours", "candidates", "commit"]
 
 
 def test_article_without_vector_can_still_be_a_duplicate() -> None:
@@ -476,3 +480,49 @@ def test_the_outlets_own_name_is_no_evidence_of_one_story() -> None:
     assert "circuit" not in first.names and "daily" not in second.names
     shared = pair_features(to_fingerprint(first), [to_fingerprint(second)])[0, COLUMN["names_shared"]]
     assert shared == 0.0
+
+
+SEMEVAL = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "neardup"
+    / "semeval2022_task8"
+    / "training_set.csv"
+)
+
+
+@pytest.mark.skipif(not SEMEVAL.is_file(), reason="../shared/data/neardup absent")
+def test_cli_train_rebuilds_a_model_and_prints_figures_per_language_pair(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
+    """A slice of the training pairs (the full run is `newsradar dedupe train`, about 20 s with cached
+    vectors): the model file is written and loads, the table has every language pair."""
+    import csv
+    import sys
+
+    from enrich.same_story import Model
+
+    csv.field_size_limit(sys.maxsize)
+    with SEMEVAL.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["pair_id"].replace("_", "").isdigit()]
+    same = [r for r in rows if float(r["Overall"]) <= 1.5][:40]
+    different = [r for r in rows if float(r["Overall"]) >= 3.5][:40]
+    data = tmp_path / "pairs.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(same + different)
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(
+        cli, ["dedupe", "train", "--data", str(data), "--out", str(out), "--repeats", "1", "--folds", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "learned (nested CV)" in result.stdout and "cosine, threshold from training folds" in result.stdout
+    assert "pool clustering" in result.stdout
+    for group in ("de-de", "de-en", "en-en", "others", "all"):
+        assert group in result.stdout
+    model = Model.load(out)
+    assert model.features[0] == "cos" and 0.0 < model.threshold < 1.0
+    bad = CliRunner().invoke(cli, ["dedupe", "train", "--data", str(data), "--features", "cos,nonsense"])
+    assert bad.exit_code != 0 and "unknown feature" in bad.stderr

@@ -101,15 +101,23 @@ class Requests:
 def test_a_batch_costs_the_same_few_requests_whatever_its_size(
     es: Elasticsearch, isolated: Settings, batch: list[ArticleInput]
 ) -> None:
-    """Reads: one msearch (stored decisions, exact and LSH look-ups, one kNN query per article) and one
-    redirect search; writes: one bulk of records, one read and one bulk of the touched stories."""
+    """Reads: a refresh and one msearch of kNN queries (one per article, sent while the batch is
+    fingerprinted), one msearch of the stored decisions and the exact and LSH look-ups, one redirect
+    search; writes: one bulk of records, one read and one bulk of the touched stories."""
     client = es.options()  # its own transport wrapper, so the counting stays in this test
     state = EsState(client, isolated)
     StoryAssigner(state).assign_batch(batch[:3])  # something stored, so every look-up finds candidates
     for items in (batch[3:6], batch[6:]):
         with Requests(client) as seen:
             StoryAssigner(state).assign_batch(items)
-        assert seen == Counter({"POST _msearch": 1, "POST _search": 1, "PUT _bulk": 2, "POST _mget": 1}), seen
+        expected = {
+            "POST _refresh": 1,
+            "POST _msearch": 2,
+            "POST _search": 1,
+            "PUT _bulk": 2,
+            "POST _mget": 1,
+        }
+        assert seen == Counter(expected), seen
 
 
 def test_rerun_and_second_worker_give_the_same_answer(
@@ -295,6 +303,27 @@ def test_a_stories_index_of_the_old_layout_gets_the_new_fields(es: Elasticsearch
     out = StoryAssigner(EsState(es, isolated)).assign_batch([en, de])
     story = EsState(es, isolated).story(out[0].story_id or "")
     assert story is not None and story.article_ids == ["x-de", "x-en"] and story.vector_sum is not None
+
+
+def test_records_of_the_old_layout_are_still_found(es: Elasticsearch, isolated: Settings) -> None:
+    """A dedupe index from before the compact `hit` field and the `undated` flag: the mapping gains the
+    fields, and a stored record without them still comes back as a kNN candidate (from its _source)."""
+    from index.mapping import dedupe_mapping
+    from index.stories import record_to_doc
+
+    old = dedupe_mapping(384)
+    del old["properties"]["hit"], old["properties"]["undated"]
+    es.indices.create(index=dedupe_index(isolated), mappings=old)
+    en, de, _ = load("cross_language.jsonl")
+    record = fingerprint(en)
+    record.story_id, record.match = story_id_for(en.id), "new"
+    doc = record_to_doc(record)
+    del doc["hit"], doc["undated"]
+    doc["match"] = "url"  # a match name of the earlier algorithm
+    es.index(index=dedupe_index(isolated), id=en.id, document=doc, refresh=True)
+    joined = StoryAssigner(EsState(es, isolated)).assign(de)
+    assert joined.match == "story" and joined.story_id == record.story_id
+    assert EsState(es, isolated).get(en.id).match == "exact"  # type: ignore[union-attr]
 
 
 def articles_of(items: list[ArticleInput]) -> Iterator[Article]:

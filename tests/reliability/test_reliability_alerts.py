@@ -221,8 +221,13 @@ def test_a_slack_timeout_is_recorded_as_maybe_sent_and_never_reposted(
     """A read timeout after the post went out may mean Slack posted it (incoming webhooks have no
     idempotency key). Before: it was retried like a refused connection, posting the alert twice."""
     tok = token()
-    cfg = isolated(settings, slack_timeout=0.5, slack_max_retries=3, operator_email="ops@example.org",
-                   smtp_port=free_port())
+    cfg = isolated(
+        settings,
+        slack_timeout=0.5,
+        slack_max_retries=3,
+        operator_email="ops@example.org",
+        smtp_port=free_port(),
+    )
     monkeypatch.setenv(f"NEWSRADAR_SLACK_WEBHOOK_TEAM_{tok.upper()}", hook.url())
     index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
     rules = _rules(tok, email=False, slack=True)
@@ -248,10 +253,14 @@ def test_a_refused_recipient_is_retried_alone_and_reported(es: Elasticsearch, se
     tok = token()
     cfg = isolated(settings, smtp_port=port, alerts_max_attempts=2, operator_email="ops@example.org")
     index_articles(es, cfg, [article(f"{tok}-s", "heise", "de", f"Verbot {tok}")])
-    rule = Rule.model_validate({
-        "name": f"r-{tok}", "owner": "t", "query": tok,
-        "channels": {"email": ["desk@example.org", "gone@example.org"]},
-    })
+    rule = Rule.model_validate(
+        {
+            "name": f"r-{tok}",
+            "owner": "t",
+            "query": tok,
+            "channels": {"email": ["desk@example.org", "gone@example.org"]},
+        }
+    )
     sink = MailSink(port, refuse=("gone@example.org",)).start()
     try:
         t0 = datetime.now(UTC)

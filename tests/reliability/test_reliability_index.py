@@ -66,9 +66,13 @@ def test_a_document_kept_for_retry_alerts_once_when_it_lands(es: Elasticsearch, 
     port = free_port()
     cfg = cfg.model_copy(update={"smtp_port": port})
     tok = token()
-    rules = RuleSet(rules=[Rule.model_validate(
-        {"name": f"r-{tok}", "owner": "t", "query": tok, "channels": {"email": ["desk@example.org"]}}
-    )])
+    rules = RuleSet(
+        rules=[
+            Rule.model_validate(
+                {"name": f"r-{tok}", "owner": "t", "query": tok, "channels": {"email": ["desk@example.org"]}}
+            )
+        ]
+    )
     ensure_articles_index(es, cfg)
     with _blocked(es, cfg):
         kept = index_articles(es, cfg, [_article(tok, 1)], max_attempts=1)
