@@ -23,7 +23,7 @@ from newsradar.article import Article
 from newsradar.settings import Settings
 
 if TYPE_CHECKING:
-    from enrich.dedupe import StoryState
+    from enrich.dedupe import Record, StoryState
     from enrich.embed import Embedder
     from enrich.translator import Translator
 
@@ -136,20 +136,24 @@ def _classify(batch: list[Article], context: StageContext) -> None:
         article.entities = judgment.entities
 
 
-def _dedupe(batch: list[Article], context: StageContext) -> None:
-    from enrich.dedupe import StoryAssigner, article_input, params_from
+def _dedupe(batch: list[Article], context: StageContext) -> list[Record]:
+    """Exact and near duplicates, then the learned same-story decision, for the whole batch at once
+    (one read of the story state, one write); returns the decisions (``match``, ``score``) in batch
+    order."""
+    from enrich.dedupe import StoryAssigner, article_input, model_from, params_from
 
     if context.stories is None:
         raise StageError("story assignment needs a story state (Elasticsearch or memory)")
     missing = [a.id for a in batch if a.embedding is None]
     if missing:
         raise StageError(f"story assignment needs the embed stage first ({len(missing)} lack a vector)")
-    items = [article_input(a) for a in batch]
     state = context.stories(len(batch[0].embedding or ()))
-    records = StoryAssigner(state, params_from(context.settings)).assign_batch(items)
+    assigner = StoryAssigner(state, params_from(context.settings), model_from(context.settings))
+    records = assigner.assign_batch([article_input(a) for a in batch])
     for article, record in zip(batch, records, strict=True):
         article.story_id = record.story_id
         article.duplicate_of = record.duplicate_of
+    return records
 
 
 STAGES: tuple[Stage, ...] = (

@@ -264,11 +264,19 @@ def rules_index(settings: Settings) -> str:
 
 
 def ensure_index(client: Elasticsearch, name: str, mappings: dict[str, Any]) -> str:
-    """Create the index unless it exists; a parallel run creating it first is fine (400)."""
+    """Create the index unless it exists (a parallel run creating it first is fine: 400); an existing
+    index gets the fields a newer mapping adds (fields are never changed or removed in place)."""
     if not client.indices.exists(index=name):
         client.options(ignore_status=400).indices.create(
             index=name, settings=_STATE_SETTINGS, mappings=mappings
         )
+        return name
+    current: dict[str, Any] = {}
+    for body in dict(client.indices.get_mapping(index=name)).values():
+        current = body.get("mappings", {}).get("properties", {})
+    missing = {key: value for key, value in mappings.get("properties", {}).items() if key not in current}
+    if missing:
+        client.indices.put_mapping(index=name, properties=missing)
     return name
 
 
@@ -291,6 +299,9 @@ def dedupe_mapping(dims: int) -> dict[str, Any]:
             "bands": _KEYWORD,
             "signature": {"type": "binary"},
             "published": _DATE,
+            # true only on records without a publication time: the kNN time filter takes them with
+            # a term query instead of a "field missing" clause that would visit every document
+            "undated": {"type": "boolean"},
             "vector": {
                 "type": "dense_vector",
                 "dims": dims,
@@ -306,25 +317,29 @@ def dedupe_mapping(dims: int) -> dict[str, Any]:
             "codes": _KEYWORD,
             "title_codes": _KEYWORD,
             "names": _STORED_ONLY,
+            # What a kNN hit needs (story, language, time, outlet, model and the sets the features
+            # compare) as one compact stored field: fetched without reading the whole _source, which
+            # halves the cost of a batch's kNN queries (bench.scaling)
+            "hit": {"type": "binary", "store": True},
             "processed_at": _DATE,
         },
     }
 
 
+# One document per story: what story assignment needs (members, the members' vector sum for the
+# centroid, redirects after merges). Article-level facts (size, outlets, languages, first report) are
+# computed from the articles index by `index.indexer.story_facts`, never kept here.
 STORIES_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
         "story_id": _KEYWORD,
-        "first_article_id": _KEYWORD,
-        "first_source": _KEYWORD,
-        "first_lang": _KEYWORD,
-        "first_published": _DATE,
-        "first_title": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
-        "first_url": _KEYWORD,
-        "outlets": _KEYWORD,
-        "languages": _KEYWORD,
         "article_ids": _KEYWORD,
-        "size": {"type": "integer"},
+        "vector_sum": {"type": "binary"},  # float32 little-endian, base64
+        "vectors": {"type": "integer"},  # members in the sum
+        "embedding_model": _KEYWORD,
+        "merged_into": _KEYWORD,
+        "merged_from": _KEYWORD,
+        "created_at": _DATE,
         "updated_at": _DATE,
     },
 }

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     embedding_threads: int = 2
     dedupe_threshold: float = 0.5  # estimated Jaccard of word-pair shingles for a near-duplicate
     story_window_hours: float = 96.0  # same story across outlets: published at most this far apart
-    story_rank: int = 3  # same story: the candidate must be among this many nearest stories
+    story_model: Path | None = None  # same-story model file (JSON); default: the shipped enrich/models one
+    story_neighbours: int = 40  # same story: stored kNN candidates per article (and batch neighbours)
+    story_centroids: bool = False  # cap a story's score by its centroid (reads the stories' vector sums)
     embedding_model_name: str = ""  # recorded with every vector; default derived from backend + model
     embedding_batch_size: int = 32
     embedding_progress_min: int = 200  # progress bar on stderr from this many texts on (backfills)

@@ -1,11 +1,12 @@
 """Duplicates and stories with fresh in-memory state: the algorithm on fixtures written for it,
-the sample site's story labels, and the `newsradar dedupe` command."""
+the sample site's story labels, bad records, and the `newsradar dedupe` command."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import random
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,10 @@ from dedupekit import FIXTURES, load
 from typer.testing import CliRunner
 
 from enrich.dedupe import (
+    MAX_TEXT_CHARS,
     ArticleInput,
+    CandidateQuery,
+    Candidates,
     MemoryState,
     Params,
     Record,
@@ -25,7 +29,9 @@ from enrich.dedupe import (
     content_hash,
     decide_all,
     fill_vectors,
+    fingerprint,
     shingles,
+    to_fingerprint,
     tokens,
 )
 from enrich.embed import get_embedder
@@ -95,8 +101,9 @@ def test_wire_copies_in_english(corpus: dict[str, list[ArticleInput]]) -> None:
     first = out["en-wire-1"]
     assert first.duplicate_of is None and first.match == "new"
     assert out["en-wire-2"].match == "near" and out["en-wire-2"].duplicate_of == "en-wire-1"
-    assert out["en-wire-3"].match == "url" and out["en-wire-3"].duplicate_of == "en-wire-1"
-    assert out["en-wire-4"].match == "hash" and out["en-wire-4"].duplicate_of == "en-wire-1"
+    assert out["en-wire-3"].match == "exact" and out["en-wire-3"].duplicate_of == "en-wire-1"  # URL
+    assert out["en-wire-4"].match == "exact" and out["en-wire-4"].duplicate_of == "en-wire-1"  # content
+    assert out["en-wire-2"].score >= 0.5 and out["en-wire-3"].score == 1.0
     assert {r.story_id for r in out.values()} == {first.story_id}
 
 
@@ -113,28 +120,58 @@ def test_cross_language_triple_is_one_story_without_duplicates(corpus: dict[str,
     assert len({r.story_id for r in out.values()}) == 1
     assert all(r.duplicate_of is None for r in out.values())
     assert out["x-de"].match == "story" and out["x-zh"].match == "story"
+    assert min(out["x-de"].score, out["x-zh"].score) >= StoryAssigner(MemoryState()).model.join_threshold
+
+
+GROUPS = {
+    "wire_en": ["en-wire-1", "en-wire-2", "en-wire-3", "en-wire-4"],
+    "wire_de": ["de-wire-1", "de-wire-2"],
+    "zh": ["zh-wire-1", "zh-wire-2"],
+    "cross": ["x-en", "x-de", "x-zh"],
+    "nv1": ["neg-nv-1"],
+    "nv2": ["neg-nv-2"],
+    "qwen": ["neg-qwen"],
+    "deepseek": ["neg-deepseek"],
+}
+
+
+def assert_fixture_stories(out: dict[str, Record]) -> None:
+    """The en/de/zh triple is one story, every wire group one story, the hard negatives apart."""
+    story_of_group = {}
+    for name, ids in GROUPS.items():
+        stories = {out[i].story_id for i in ids}
+        assert len(stories) == 1, (name, stories)
+        story_of_group[name] = stories.pop()
+    assert len(set(story_of_group.values())) == len(GROUPS), story_of_group
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fixture_stories_in_any_order_and_without_dates(
+    corpus: dict[str, list[ArticleInput]], seed: int
+) -> None:
+    """As a file without dates is processed: the order is the id order, here shuffled by renaming."""
+    items = everything(corpus)
+    rng = random.Random(seed)
+    salt = {i.id: f"{rng.random():.6f}-{i.id}" for i in items}
+    undated = [replace(i, id=salt[i.id], published=None) for i in items]
+    out = {r.article_id.split("-", 1)[1]: r for r in decide_all(undated)}
+    assert_fixture_stories(out)
 
 
 def test_all_fixtures_together_keep_stories_apart(corpus: dict[str, list[ArticleInput]]) -> None:
     state = MemoryState()
     out = by_id(StoryAssigner(state).assign_batch(everything(corpus)))
-    groups = {
-        "wire_en": ["en-wire-1", "en-wire-2", "en-wire-3", "en-wire-4"],
-        "wire_de": ["de-wire-1", "de-wire-2"],
-        "zh": ["zh-wire-1", "zh-wire-2"],
-        "cross": ["x-en", "x-de", "x-zh"],
-        "nv1": ["neg-nv-1"],
-        "nv2": ["neg-nv-2"],
-        "qwen": ["neg-qwen"],
-        "deepseek": ["neg-deepseek"],
-    }
-    story_of_group = {}
-    for name, ids in groups.items():
-        stories = {out[i].story_id for i in ids}
-        assert len(stories) == 1, (name, stories)
-        story_of_group[name] = stories.pop()
-    assert len(set(story_of_group.values())) == len(groups)
-    assert len(state.stories) == len(groups)
+    assert_fixture_stories(out)
+    assert len(state.stories) == len(GROUPS)
+
+
+def test_one_article_at_a_time_gives_the_same_stories(corpus: dict[str, list[ArticleInput]]) -> None:
+    """Stored candidates (kNN) and batch neighbours are the same evidence: batch size changes nothing."""
+    items = sorted(everything(corpus), key=lambda i: (i.published is None, i.published, i.id))
+    state = MemoryState()
+    assigner = StoryAssigner(state)
+    out = {i.id: assigner.assign(i) for i in items}
+    assert_fixture_stories(out)
 
 
 def test_same_topic_in_the_same_week_with_other_numbers_is_another_story(
@@ -176,31 +213,87 @@ def test_threshold_controls_near_duplicates(corpus: dict[str, list[ArticleInput]
 def test_rerun_on_the_same_state_returns_the_stored_answer(corpus: dict[str, list[ArticleInput]]) -> None:
     state = MemoryState()
     items = corpus["cross_language.jsonl"] + corpus["wire_en.jsonl"]
-    first = [(r.story_id, r.duplicate_of) for r in StoryAssigner(state).assign_batch(items)]
-    stories_before = {k: v.size for k, v in state.stories.items()}
-    second = [(r.story_id, r.duplicate_of) for r in StoryAssigner(state).assign_batch(items)]
+    first = [(r.story_id, r.duplicate_of, r.match) for r in StoryAssigner(state).assign_batch(items)]
+    stories_before = {k: list(v.article_ids) for k, v in state.stories.items()}
+    second = [(r.story_id, r.duplicate_of, r.match) for r in StoryAssigner(state).assign_batch(items)]
     assert first == second
-    assert {k: v.size for k, v in state.stories.items()} == stories_before
+    assert {k: v.article_ids for k, v in state.stories.items()} == stories_before
 
 
-def test_story_facts(corpus: dict[str, list[ArticleInput]]) -> None:
+def test_story_documents_keep_members_and_centroid_not_facts(corpus: dict[str, list[ArticleInput]]) -> None:
+    """Size, outlets, languages and the first report are index.indexer.story_facts, from the articles."""
     state = MemoryState()
-    records = StoryAssigner(state).assign_batch(corpus["cross_language.jsonl"])
+    items = corpus["cross_language.jsonl"]
+    records = StoryAssigner(state).assign_batch(items)
     story = state.story(records[0].story_id or "")
-    assert story is not None
-    assert story.size == 3
-    assert story.languages == ["de", "en", "zh"]
-    assert story.outlets == ["circuit-wire", "netzpuls", "zhiku-kuaibao"]
-    # x-en 14:00Z, x-de 18:30+02:00 = 16:30Z, x-zh 09:15+08:00 next day: the English report was first.
-    assert (story.first_article_id, story.first_source, story.first_lang) == ("x-en", "circuit-wire", "en")
+    assert story is not None and story.merged_into is None
+    assert story.article_ids == ["x-de", "x-en", "x-zh"]
+    assert story.vectors == 3 and story.vector_sum is not None
+    assert np.allclose(story.vector_sum, sum(i.vector for i in items), atol=1e-5)  # type: ignore[misc]
+    assert not hasattr(story, "outlets") and not hasattr(story, "first_article_id")
+
+
+class CountingState(MemoryState):
+    """Counts the state calls: the kNN read, the other read and one write per batch, whatever its size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def neighbours(self, batch, query):  # type: ignore[no-untyped-def]
+        self.calls.append("neighbours")
+        return super().neighbours(batch, query)
+
+    def candidates(self, batch: list[Record], query: CandidateQuery, neighbours) -> Candidates:  # type: ignore[no-untyped-def, override]
+        self.calls.append("candidates")
+        return super().candidates(batch, query, neighbours)
+
+    def commit(self, records, merges, completed=()):  # type: ignore[no-untyped-def]
+        self.calls.append("commit")
+        return super().commit(records, merges, completed)
+
+
+def test_one_read_and_one_write_per_batch(corpus: dict[str, list[ArticleInput]]) -> None:
+    state = CountingState()
+    StoryAssigner(state).assign_batch(everything(corpus))
+    assert state.calls == ["neighbours", "candidates", "commit"]
 
 
 def test_article_without_vector_can_still_be_a_duplicate() -> None:
     a = ArticleInput("a", "Title one here", "Some body text that is long enough to hash. " * 6, lang="en")
     b = ArticleInput("b", "Other title", a.text, lang="en")
     out = decide_all([a, b])
-    assert out[1].duplicate_of == "a" and out[1].match == "hash"
-    assert out[0].vector is None
+    assert out[1].duplicate_of == "a" and out[1].match == "exact"
+    assert out[0].vector is None and out[0].match == "new"
+
+
+# ------------------------------------------------------------------------------------------ bad records
+
+
+def test_records_without_text_date_or_with_a_huge_body_are_assigned(
+    corpus: dict[str, list[ArticleInput]],
+) -> None:
+    en, de, zh = corpus["cross_language.jsonl"]
+    title_only = replace(de, id="title-only", text="", lead="")
+    undated = replace(zh, id="undated", published=None)
+    huge = replace(en, id="huge", text=en.text + " " + "Filler words of a live blog go on and on. " * 50_000)
+    assert len(huge.text) > 2_000_000
+    started = time.perf_counter()
+    record = fingerprint(huge)
+    assert time.perf_counter() - started < 2.0  # the body is clipped before shingles and entities
+    assert record.title == en.title and len(huge.text[:MAX_TEXT_CHARS]) == MAX_TEXT_CHARS
+    out = by_id(decide_all([en, title_only, undated, huge]))
+    assert all(r.story_id and r.match in ("exact", "near", "story", "new") for r in out.values())
+    assert out["title-only"].story_id == out["undated"].story_id == out["x-en"].story_id
+    assert out["huge"].story_id == out["x-en"].story_id
+
+
+def test_no_vector_no_text_still_decides() -> None:
+    empty = ArticleInput("e", "", "", lang="other")
+    nan = ArticleInput("n", "Something", "", lang="en", vector=np.full(384, np.nan, dtype=np.float32))
+    out = decide_all([empty, nan])
+    assert [r.match for r in out] == ["new", "new"] and out[0].story_id != out[1].story_id
+    assert out[1].vector is None  # a NaN vector is no vector
 
 
 # ------------------------------------------------------------------------------------------ sample site
@@ -288,7 +381,13 @@ def test_cli_prints_one_line_per_article_in_input_order(cli: typer.Typer, tmp_pa
     code, out, _ = run_cli(cli, str(path))
     assert code == 0
     assert [o["id"] for o in out] == [r["id"] for r in rows]
-    assert all(set(o) >= {"id", "story_id", "duplicate_of"} for o in out)
+    assert all(set(o) >= {"id", "story_id", "duplicate_of", "match", "score"} for o in out)
+    assert {o["id"]: o["match"] for o in out} == {
+        "en-wire-1": "new",
+        "en-wire-2": "near",
+        "en-wire-3": "exact",
+        "en-wire-4": "exact",
+    }
     assert {o["id"]: o["duplicate_of"] for o in out} == {
         "en-wire-1": None,
         "en-wire-2": "en-wire-1",
@@ -313,6 +412,33 @@ def test_cli_reports_bad_lines_and_processes_the_rest(cli: typer.Typer, tmp_path
     assert "line 1:" not in err and "line 4:" not in err
 
 
+def test_cli_bad_records_never_stop_the_batch(cli: typer.Typer, tmp_path: Path) -> None:
+    """No text, no date, an unreadable date, a 2 MB body, a number as id: each assigned or reported."""
+    en, de, zh = [
+        json.loads(line) for line in (FIXTURES / "cross_language.jsonl").read_text("utf-8").splitlines()
+    ]
+    rows = [
+        en,
+        {"id": "no-text", "title": de["title"], "lang": "de", "published": de["published"]},
+        {**zh, "id": "no-date", "published": None},
+        {**de, "id": "bad-date", "published": "next Tuesday-ish"},
+        {**en, "id": "huge", "url": None, "text": en["text"] + " x" * 1_000_000},
+        {"id": 42, "text": "Ein Artikel ohne Titel über etwas ganz anderes, nämlich Gartenbau im Frühling."},
+        {"id": "empty", "title": "  ", "text": ""},
+        {"id": "bad-type", "title": "x", "text": ["not", "a", "string"]},
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    code, out, err = run_cli(cli, str(path))
+    assert code == 1  # bad lines were skipped
+    assert [o["id"] for o in out] == ["x-en", "no-text", "no-date", "bad-date", "huge", "42"]
+    story = {o["id"]: o["story_id"] for o in out}
+    assert story["no-text"] == story["no-date"] == story["bad-date"] == story["x-en"]
+    assert story["huge"] == story["x-en"] and story["42"] != story["x-en"]
+    assert "line 4: 'published' 'next Tuesday-ish' is not a date" in err
+    assert "line 7: needs a non-empty 'title' or 'text'" in err and "line 8: 'text' must be a string" in err
+
+
 def test_cli_threshold_option(cli: typer.Typer) -> None:
     code, out, _ = run_cli(cli, str(FIXTURES / "wire_de.jsonl"), "--threshold", "0.99")
     assert code == 0 and out[1]["duplicate_of"] is None and out[0]["story_id"] == out[1]["story_id"]
@@ -331,7 +457,7 @@ def test_vectors_are_compared_only_within_one_model(corpus: dict[str, list[Artic
 
 
 def test_the_outlets_own_name_is_no_evidence_of_one_story() -> None:
-    from enrich.dedupe import ArticleInput, evidence, fingerprint
+    from enrich.same_story import COLUMN, pair_features
 
     first = fingerprint(
         ArticleInput(
@@ -352,4 +478,51 @@ def test_the_outlets_own_name_is_no_evidence_of_one_story() -> None:
         )
     )
     assert "circuit" not in first.names and "daily" not in second.names
-    assert evidence(first, second).shared_names == 0
+    shared = pair_features(to_fingerprint(first), [to_fingerprint(second)])[0, COLUMN["names_shared"]]
+    assert shared == 0.0
+
+
+SEMEVAL = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "neardup"
+    / "semeval2022_task8"
+    / "training_set.csv"
+)
+
+
+@pytest.mark.skipif(not SEMEVAL.is_file(), reason="../shared/data/neardup absent")
+def test_cli_train_rebuilds_a_model_and_prints_figures_per_language_pair(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
+    """A slice of the training pairs (the full run is `newsradar dedupe train`, about 20 s with cached
+    vectors): the model file is written and loads, the table has every language pair."""
+    import csv
+    import sys
+
+    from enrich.same_story import Model
+
+    csv.field_size_limit(sys.maxsize)
+    with SEMEVAL.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["pair_id"].replace("_", "").isdigit()]
+    same = [r for r in rows if float(r["Overall"]) <= 1.5][:40]
+    different = [r for r in rows if float(r["Overall"]) >= 3.5][:40]
+    data = tmp_path / "pairs.csv"
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(same + different)
+    out = tmp_path / "model.json"
+    result = CliRunner().invoke(
+        cli, ["dedupe", "train", "--data", str(data), "--out", str(out), "--repeats", "1", "--folds", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "learned (nested CV)" in result.stdout and "cosine, threshold from training folds" in result.stdout
+    assert "pool clustering" in result.stdout
+    for group in ("de-de", "de-en", "en-en", "others", "all"):
+        assert group in result.stdout
+    model = Model.load(out)
+    assert model.features[0] == "cos" and 0.0 < model.threshold < 1.0
+    bad = CliRunner().invoke(cli, ["dedupe", "train", "--data", str(data), "--features", "cos,nonsense"])
+    assert bad.exit_code != 0 and "unknown feature" in bad.stderr
