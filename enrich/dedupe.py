@@ -31,12 +31,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from enrich import same_story
+from enrich.entities import catalog, chinese_segmenter, find_entities
 from enrich.numbers import extract_numbers
 from enrich.same_story import Fingerprint, Model, Redirects, load_model
 from newsradar.article import Article
@@ -102,29 +103,12 @@ def content_hash(title: str, text: str) -> str | None:
     return hashlib.sha1(basis.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    """jieba with the catalog's Chinese names as words, so product names are not split into characters."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    from enrich.entities import catalog
-
-    for alias in catalog().aliases:
-        if not alias.is_regex and has_han(alias.text):
-            tokenizer.add_word(alias.text, freq=20000)
-    return tokenizer
-
-
 def tokens(text: str, lang: str | None) -> list[str]:
     """Words for shingling: jieba tokens for Chinese, Unicode words otherwise (numbers kept)."""
     norm = unicodedata.normalize("NFKC", text).lower()
     if lang == "zh" or (lang is None and has_han(norm)):
         out = []
-        for token in _jieba().lcut(norm):
+        for token in chinese_segmenter().lcut(norm):
             token = token.strip()
             if token and _WORD.fullmatch(token):
                 out.append(token)
@@ -212,8 +196,6 @@ class EntityFacts:
 def entity_facts(title: str, text: str, lang: str | None) -> EntityFacts:
     """Countries and jurisdictions are never protagonists or salient: nearly every article here names
     China or the US, so they cannot tell stories apart."""
-    from enrich.entities import catalog, find_entities
-
     cat = catalog()
 
     def with_parent(name: str) -> list[str]:
@@ -262,8 +244,6 @@ def own_name(source: str | None) -> set[str]:
 def protagonists(leads: tuple[str, ...]) -> frozenset[str]:
     """The leads whose disagreement is a conflict: catalogued orgs, models and products
     (:data:`enrich.same_story.CONFLICT_TYPES`)."""
-    from enrich.entities import catalog
-
     known = catalog().entities
     return frozenset(
         name for name in leads if name in known and known[name].type in same_story.CONFLICT_TYPES

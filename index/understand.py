@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from enrich.entities import catalog, entity_aliases
+from enrich.entities import catalog, chinese_segmenter, entity_aliases
 from newsradar.text import CJK, HAN, has_han
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yaml")
@@ -175,21 +175,9 @@ def _concept_patterns() -> list[tuple[re.Pattern[str], str, bool]]:
 
 @lru_cache(maxsize=1)
 def _segmenter() -> Any:
-    """jieba with the catalog's Chinese names and the vocabulary's Chinese terms as words."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    for alias in catalog().aliases:
-        if not alias.is_regex and has_han(alias.text):
-            tokenizer.add_word(alias.text, freq=20000)
-    for concept in vocabulary().values():
-        for term in concept.terms.get("zh", ()):
-            if len(term.text) > 1:
-                tokenizer.add_word(term.text, freq=20000)
-    return tokenizer
+    """The catalog's segmenter with the vocabulary's Chinese terms as words too."""
+    terms = (t.text for c in vocabulary().values() for t in c.terms.get("zh", ()) if len(t.text) > 1)
+    return chinese_segmenter(tuple(dict.fromkeys(terms)))
 
 
 def segment(text: str) -> list[str]:
