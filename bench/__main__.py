@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import REPO, Row, table
+from bench.report import REPO, Row, ensure_node, table
 
 #: Benchmark name -> module under bench/, in the order they run (cheap and data-driven first).
 BENCHMARKS = {
@@ -39,6 +39,9 @@ BENCHMARKS = {
     "cycle": "bench.cycle",
     "freshness": "bench.freshness",
 }
+
+#: Benchmarks that talk to the Elasticsearch node: the run starts it (or reuses the running one) first.
+NEEDS_NODE = frozenset({"index_search", "alerts", "scaling", "cycle", "freshness"})
 
 
 def child(name: str, quick: bool, out: Path) -> int:
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(UTC)
     names = args.only or list(BENCHMARKS)
+    if NEEDS_NODE.intersection(names):
+        ensure_node()
     rows: list[Row] = []
     runs: dict[str, Any] = {}
     for name in names:

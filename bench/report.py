@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,3 +105,12 @@ def drop_prefix(client: Elasticsearch, prefix: str) -> None:
 
 def cpus() -> int:
     return os.cpu_count() or 1
+
+
+def ensure_node() -> None:
+    """Start the local node the way `newsradar run` does (a running one is reused), so a benchmark
+    command needs no set-up beforehand; a node that cannot start ends the run with its reason."""
+    from newsradar.settings import get_settings
+    from stack import esnode
+
+    esnode.start(get_settings(), lambda line: print(line, file=sys.stderr, flush=True))

@@ -37,7 +37,7 @@ import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
-from bench.report import Row, bench_prefix, drop_prefix
+from bench.report import Row, bench_prefix, drop_prefix, ensure_node
 from enrich.dedupe import StoryDoc, article_input, fingerprint
 from index.indexer import story_facts, to_document
 from index.mapping import EMBEDDING_DIM, articles_alias, dedupe_index, ensure_articles_index, stories_index
@@ -355,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="timed batches per size (the median is shown)")
     args = parser.parse_args(argv)
+    ensure_node()
     got = measure([int(s) for s in args.sizes.split(",")], args.batch, args.repeats)
     base = got[0]
     print(f"per 1,000 new articles, median of {args.repeats} batch(es) of {args.batch}:")
