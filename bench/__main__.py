@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import REPO, Row, ensure_node, table
+from bench.report import REPO, Row, ensure_node, peak_rss_mib, table
 
 #: Benchmark name -> module under bench/, in the order they run (cheap and data-driven first).
 BENCHMARKS = {
@@ -48,6 +49,9 @@ def child(name: str, quick: bool, out: Path) -> int:
     module = importlib.import_module(BENCHMARKS[name])
     rows: list[Row] = module.run(quick)
     out.write_text(json.dumps([row.as_json() for row in rows], ensure_ascii=False), encoding="utf-8")
+    # Peak memory of the benchmark: its own process, or the largest child it waited for (a crawl, a task).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out.with_suffix(".rss").write_text(f"{max(peak_rss_mib(), children):.1f}", encoding="utf-8")
     return 0
 
 
@@ -66,8 +70,12 @@ def run_one(name: str, quick: bool, timeout: float) -> tuple[list[Row], dict[str
         except subprocess.TimeoutExpired:
             rc = -1
         seconds = time.perf_counter() - started
-        meta = {"seconds": round(seconds, 1), "rc": rc}
-        print(f"== {name}: {seconds:.0f} s, exit {rc}", file=sys.stderr, flush=True)
+        meta: dict[str, Any] = {"seconds": round(seconds, 1), "rc": rc}
+        rss = out.with_suffix(".rss")
+        if rss.is_file():
+            meta["peak_rss_mib"] = float(rss.read_text(encoding="utf-8"))
+        peak = f", peak RSS {meta['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in meta else ""
+        print(f"== {name}: {seconds:.0f} s, exit {rc}{peak}", file=sys.stderr, flush=True)
         if rc == 0 and out.is_file():
             return [Row.from_json(row) for row in json.loads(out.read_text(encoding="utf-8"))], meta
         why = (
@@ -107,10 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(got)
         runs[name] = {**meta, "rows": [row.as_json() for row in got]}
     total = (datetime.now(UTC) - started).total_seconds()
-    durations = ", ".join(f"{name} {runs[name]['seconds']:.0f} s" for name in names)
+    durations = ", ".join(
+        f"{name} {runs[name]['seconds']:.0f} s"
+        + (f" / {runs[name]['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in runs[name] else "")
+        for name in names
+    )
     print(
         f"\nnewsradar benchmarks, {'quick' if args.quick else 'full'} run, {os.cpu_count()} CPUs, "
-        f"{started:%Y-%m-%d %H:%M} UTC, {total / 60:.1f} min ({durations})\n"
+        f"{started:%Y-%m-%d %H:%M} UTC, {total / 60:.1f} min (time / peak RSS per benchmark: {durations})\n"
     )
     print(table(rows))
     target = args.json or REPO / "bench" / "results" / f"{started:%Y%m%dT%H%M%SZ}.json"

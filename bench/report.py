@@ -114,3 +114,27 @@ def ensure_node() -> None:
     from stack import esnode
 
     esnode.start(get_settings(), lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def reset_peak_rss() -> None:
+    """Restart this process's peak-RSS count (Linux ``clear_refs``), so one stage's peak can be read
+    in a process that ran others before; a no-op where the kernel does not offer it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process since the start or the last :func:`reset_peak_rss`."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -37,7 +37,7 @@ import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
-from bench.report import Row, bench_prefix, drop_prefix, ensure_node
+from bench.report import Row, bench_prefix, drop_prefix, ensure_node, peak_rss_mib, reset_peak_rss
 from enrich.dedupe import StoryDoc, article_input, fingerprint
 from index.indexer import story_facts, to_document
 from index.mapping import EMBEDDING_DIM, articles_alias, dedupe_index, ensure_articles_index, stories_index
@@ -152,7 +152,22 @@ def preload(client: Elasticsearch, settings: Settings, start: int, end: int, now
     bulk(client.options(request_timeout=600), actions(), chunk_size=500)
     client.indices.put_settings(index=",".join(indices), settings={"index": {"refresh_interval": "1s"}})
     client.indices.refresh(index=",".join(indices))
+    settle(client, indices)
     return time.perf_counter() - began
+
+
+def settle(client: Elasticsearch, indices: list[str], timeout: float = 900.0) -> None:
+    """Wait until the node has flushed and finished merging what the preload wrote. A bulk load of
+    90,000 articles leaves minutes of segment merging (HNSW graphs rebuilt per merge) that a grown
+    index has long behind it; timed batches during it would measure the bulk load, not the growth."""
+    names = ",".join(indices)
+    client.options(request_timeout=timeout).indices.flush(index=names)
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:  # three idle probes in a row: merges can chain
+        merges = client.indices.stats(index=names, metric="merge")["_all"]["total"]["merges"]
+        quiet = quiet + 1 if merges["current"] == 0 else 0
+        time.sleep(2)
 
 
 _FACT_FIELDS = ("id", "source", "lang", "published_at", "first_seen_at")
@@ -202,19 +217,25 @@ def measure_batch(client: Elasticsearch, settings: Settings, batch: list[Article
     rules = [rule for rule in load_rules(None, settings).rules if rule.enabled]
     since = datetime.now(UTC)
     es0, cpu0 = es_cpu_ms(client), time.process_time()
+    reset_peak_rss()
     t0 = time.perf_counter()
     records = stage("dedupe").run(batch, StageContext(settings, stories=story_state(client, settings)))
     t1 = time.perf_counter()
     es1, cpu1 = es_cpu_ms(client), time.process_time()
+    assign_rss = peak_rss_mib()
+    reset_peak_rss()
     report = index_articles(client, settings, batch)
     if report.failed:
         raise RuntimeError(f"indexing failed: {report.failed[:3]}")
     client.indices.refresh(index=articles_alias(settings))
     t2 = time.perf_counter()
+    index_rss = peak_rss_mib()
+    reset_peak_rss()
     matched = 0
     for rule in rules:
         matched += evaluate_rule(client, settings, rule, datetime.now(UTC), since=since).matched
     t3 = time.perf_counter()
+    alerts_rss = peak_rss_mib()
     assert isinstance(records, list)
     joined = sum(1 for r in records if r.story_id and r.story_id.startswith("story-"))
     return {
@@ -230,6 +251,9 @@ def measure_batch(client: Elasticsearch, settings: Settings, batch: list[Article
         "meant_to_join": (len(batch) + 1) // 2,
         "matched_stories": matched,
         "rules": len(rules),
+        "assign_rss_mib": assign_rss,
+        "index_rss_mib": index_rss,
+        "alerts_rss_mib": alerts_rss,
     }
 
 
@@ -333,6 +357,22 @@ def run(quick: bool) -> list[Row]:
         )
         for part, name in (("index_s", "indexing"), ("alerts_s", "alert evaluation")):
             rows.append(Row("scaling", f"  {name} @ {r['size']:,}", r[part], "s", base[part], label))
+        for part, name in (
+            ("assign_rss_mib", "story assignment"),
+            ("index_rss_mib", "indexing"),
+            ("alerts_rss_mib", "alert evaluation"),
+        ):
+            rows.append(
+                Row(
+                    "scaling",
+                    f"  peak RSS, {name} @ {r['size']:,}",
+                    r[part],
+                    "MiB",
+                    base[part],
+                    label,
+                    note="the stage's own peak (counter reset before it); bounded: ratio near 1",
+                )
+            )
         rows.append(
             Row("scaling", f"  CPU, this process @ {r['size']:,}", r["cpu_s"], "CPU s", base["cpu_s"], label)
         )
@@ -361,14 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"per 1,000 new articles, median of {args.repeats} batch(es) of {args.batch}:")
     print(
         f"{'indexed':>9} {'assign/s':>9} {'x 22/s':>7} {'assign s':>9} {'x @1st':>7} {'its CPU s':>10} "
-        f"{'its ES CPU s':>13} {'index s':>8} {'alerts s':>9} {'total s':>8} {'ES CPU s':>9} {'joined':>7}"
+        f"{'its ES CPU s':>13} {'index s':>8} {'alerts s':>9} {'total s':>8} {'ES CPU s':>9} {'joined':>7} "
+        f"{'peak RSS MiB (assign/index/alerts)':>35}"
     )
     for r in got:
         print(
             f"{r['size']:>9,} {r['assign_per_s']:9.1f} {r['assign_per_s'] / BEFORE_PER_S:7.2f} "
             f"{r['assign_s']:9.2f} {r['assign_s'] / base['assign_s']:7.2f} {r['assign_cpu_s']:10.2f} "
             f"{r['assign_es_cpu_s']:13.2f} {r['index_s']:8.2f} {r['alerts_s']:9.2f} {r['total_s']:8.2f} "
-            f"{r['es_cpu_s']:9.2f} {r['joined_existing']:>4}/{r['meant_to_join']}"
+            f"{r['es_cpu_s']:9.2f} {r['joined_existing']:>4}/{r['meant_to_join']} "
+            f"{r['assign_rss_mib']:>15.0f}/{r['index_rss_mib']:.0f}/{r['alerts_rss_mib']:.0f}"
         )
     return 0
 
