@@ -21,7 +21,7 @@ from newsradar.settings import Settings
 from stack.replay import SAMPLE_SITE, ReplayServer
 
 TEST_SETTINGS = {
-    "DOWNLOAD_TIMEOUT": "1",
+    "DOWNLOAD_TIMEOUT": "2",  # the slow page below sleeps 6 s; 2 s leaves headroom on a loaded machine
     "RETRY_TIMES": "1",
     "NEWSRADAR_RETRY_BACKOFF": "0.05",
     "DOWNLOAD_MAXSIZE": "1000000",
@@ -56,7 +56,7 @@ def fault_site(tmp_path: Path) -> Path:
                 f"{base}/{GOOD}",
                 f"{base}/_fault/status/404",
                 f"{base}/_fault/status/503",
-                f"{base}/_fault/slow/4",
+                f"{base}/_fault/slow/6",
                 f"{base}/_fault/redirect/0",
                 f"{base}/_fault/loop",
                 f"{base}/_fault/huge/3000000",
