@@ -63,6 +63,7 @@ def _synthetic(
     entities = rng.sample(ENTITIES, 2)
     title = " ".join([entities[0], *rng.sample(words, 4)])
     now = seen or datetime.now(UTC)
+    event = rng.choice(EVENTS)
     return {
         "id": f"a{n}",
         "url": f"https://example.invalid/{n}",
@@ -74,7 +75,9 @@ def _synthetic(
         "title_en": " ".join([entities[0], *rng.sample(WORDS_EN, 4)]) if lang != "en" else None,
         "lead": " ".join(rng.choices(words, k=20)),
         "text": " ".join(rng.choices(words, k=120)),
-        "event_types": [rng.choice(EVENTS)],
+        "event_types": [event],
+        "event_type": event,
+        "ai_related": True,  # classified AI news about the labs named: rules skip other news by default
         "entities": entities,
         "story_id": story or f"s{n // 3}",
         "first_seen_at": now.isoformat(),

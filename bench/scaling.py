@@ -104,6 +104,8 @@ def article(n: int, story: int, published: datetime) -> Article:
         embedding_model=MODEL,
         embedding_dim=EMBEDDING_DIM,
         event_types=[EVENTS[story % len(EVENTS)]],
+        event_type=EVENTS[story % len(EVENTS)],
+        ai_related=True,  # classified AI news: the shipped rules skip other news by default
         entities=[entity],
     )
 

@@ -18,7 +18,7 @@ story-level fields kept consistent across every member of a story.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -419,9 +419,16 @@ class _StorySync:
 
     Before a chunk is written, the current members of its stories are read from the index (one
     search) and merged with what this run wrote itself (not yet searchable); each new document goes
-    in with its story's facts already right, and only earlier members whose copy is now stale get a
-    partial update. A story entirely new in the chunk costs no extra write at all.
+    in with its story's facts already right, and only earlier members whose copy is now stale are
+    written again. A story entirely new in the chunk costs no extra write at all.
+
+    A stale member this run wrote recently is sent again whole (an ``index`` action from the body
+    kept in memory), not as a partial update: an update reads the document in real time, and a
+    document not yet refreshed makes the node refresh the shard first, which cost as much as
+    indexing the whole chunk. Older members (not in memory) get partial updates.
     """
+
+    KEEP_BODIES = 1000  # full bodies of the most recent writes: stories cross chunk borders nearby
 
     FIELDS = ("id", "story_id", "source", "lang", "published_at", "first_seen_at", *STORY_FIELDS)
 
@@ -429,6 +436,7 @@ class _StorySync:
         self.client = client
         self.alias = alias
         self.written: dict[str, dict[str, Any]] = {}  # id -> member fields, as this run wrote them
+        self.bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()  # id -> recent full body
 
     def _members(self, story_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
         members: dict[str, dict[str, dict[str, Any]]] = {sid: {} for sid in story_ids}
@@ -476,9 +484,28 @@ class _StorySync:
                 if doc_id in ids:
                     member.update(facts)
                 elif not _same(member, facts):
-                    updates.append(
-                        {"op": "update", "index": self.alias, "id": doc_id, "body": facts, "story": story_id}
-                    )
+                    body = self.bodies.get(doc_id)
+                    if body is not None:
+                        body.update(facts)
+                        updates.append(
+                            {
+                                "op": "index",
+                                "index": self.alias,
+                                "id": doc_id,
+                                "body": body,
+                                "story": story_id,
+                            }
+                        )
+                    else:
+                        updates.append(
+                            {
+                                "op": "update",
+                                "index": self.alias,
+                                "id": doc_id,
+                                "body": facts,
+                                "story": story_id,
+                            }
+                        )
                     member.update(facts)
                     self.written[doc_id] = member
         return updates
@@ -486,6 +513,10 @@ class _StorySync:
     def wrote(self, documents: Iterable[dict[str, Any]]) -> None:
         for doc in documents:
             self.written[doc["id"]] = {key: doc.get(key) for key in self.FIELDS}
+            self.bodies[doc["id"]] = doc
+            self.bodies.move_to_end(doc["id"])
+        while len(self.bodies) > self.KEEP_BODIES:
+            self.bodies.popitem(last=False)
 
 
 def retry_failed(

@@ -33,6 +33,9 @@ def clean_text(text: str) -> str:
     return _UNENCODABLE.sub("", text) if _UNENCODABLE.search(text) else text
 
 
+_NUMBERS = frozenset({float, int})
+
+
 def clean_strings(value: object) -> object:
     """``clean_text`` over every string inside JSON-like data (dicts, lists, strings)."""
     if isinstance(value, str):
@@ -40,7 +43,7 @@ def clean_strings(value: object) -> object:
     if isinstance(value, dict):
         return {clean_text(str(k)): clean_strings(v) for k, v in value.items()}
     if isinstance(value, list):
-        if all(type(item) in (float, int) for item in value):
+        if set(map(type, value)) <= _NUMBERS:  # C-speed: a 384-float vector costs microseconds
             return value  # a vector: nothing to clean, and no need to look at each number twice
         return [clean_strings(item) for item in value]
     return value
