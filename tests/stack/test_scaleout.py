@@ -228,10 +228,12 @@ def test_crawl_map_runs_on_the_crawl_worker_and_the_rest_on_the_enrich_worker(cy
     for ti in mapped:
         runs.setdefault(ti["dag_run_id"], set()).add(ti["state"])
     assert any(states == {"success"} for states in runs.values()), runs
+    # Sources are crawled one task per host (politeness); the sample site is one host, so a run maps
+    # one crawl task, and two crawls overlap only when a scheduled run meets the triggered one.
     mapped = [ti for ti in mapped if ti["state"] == "success"]
-    together = overlaps(mapped, mapped)
-    print(f"crawls at the same time on {crawl_node}: {sorted(set(together))}")
-    assert together, "the crawl worker ran one source at a time"
+    for run_id in {ti["dag_run_id"] for ti in mapped}:
+        assert len([ti for ti in mapped if ti["dag_run_id"] == run_id]) == 1, run_id
+    print(f"crawls at the same time on {crawl_node}: {sorted(set(overlaps(mapped, mapped)))}")
     others = [
         ti for dag_id in tis for ti in tis[dag_id] if ti["task_id"] != "crawl" and ti["state"] == "success"
     ]
