@@ -108,7 +108,7 @@ def run(quick: bool) -> list[Row]:
                     "held-out fold's texts in one run, random order, no dates",
                 )
             )
-    rows[0].note = "the outside check (held-out pairs, one pool) asks for >= 0.87"
+    rows[0].note = "target on held-out pairs (one pool): >= 0.87"
     return rows
 
 

@@ -8,7 +8,7 @@ the three stages whose cost depends on what is already indexed (the median batch
 * story assignment (the `dedupe` stage over `index.stories`: per batch one msearch with the exact and
   LSH look-ups and one filtered kNN query per article, one redirect search, one bulk of records and
   one of the touched stories), reported as articles/s against the 22 articles/s measured before the
-  batch state (the issue: 45 s per 1,000 new articles at 100k indexed), with the Elasticsearch CPU
+  batch state (45 s per 1,000 new articles at 100k indexed), with the Elasticsearch CPU
   it costs;
 * indexing (`index.indexer.index_articles`, with the story fields of every touched story),
 * alert evaluation (every shipped rule in `rules/`, over the batch's window, outbox writes included).
@@ -46,7 +46,7 @@ from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
 
 MODEL = "bench-synthetic"
-BEFORE_PER_S = 22.0  # story assignment before the batch state: 45 s per 1,000 new articles (the issue)
+BEFORE_PER_S = 22.0  # story assignment before the batch state: 45 s per 1,000 new articles
 TARGET_PER_S = 110.0
 PER_DAY = 1000
 STORY_SIZE = 3
