@@ -486,26 +486,10 @@ class _StorySync:
                 elif not _same(member, facts):
                     body = self.bodies.get(doc_id)
                     if body is not None:
-                        body.update(facts)
-                        updates.append(
-                            {
-                                "op": "index",
-                                "index": self.alias,
-                                "id": doc_id,
-                                "body": body,
-                                "story": story_id,
-                            }
-                        )
-                    else:
-                        updates.append(
-                            {
-                                "op": "update",
-                                "index": self.alias,
-                                "id": doc_id,
-                                "body": facts,
-                                "story": story_id,
-                            }
-                        )
+                        body.update(facts)  # recently written: re-sent whole, no real-time read
+                    op, sent = ("update", facts) if body is None else ("index", body)
+                    action = {"op": op, "index": self.alias, "id": doc_id, "body": sent}
+                    updates.append({**action, "story": story_id})
                     member.update(facts)
                     self.written[doc_id] = member
         return updates
