@@ -246,8 +246,14 @@ def index_documents(
 
     def keep_story(story_id: str, reason: str) -> None:
         entry = story_failure(story_id, reason)
+        if changes.get(entry["id"]) is None:  # one report line per story
+            report.failed.append((entry["id"], reason))
         pending[entry["id"]] = changes[entry["id"]] = entry
-        report.failed.append((entry["id"], reason))
+
+    def owe_stories(chunk: list[dict[str, Any]], reason: str, left: Iterable[str] = ()) -> None:
+        """The node went away: the chunk's stories are recounted once it is back."""
+        for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | set(left):
+            keep_story(story_id, reason)
 
     # Stories whose facts an earlier run could not write: recounted with the next chunk.
     story_retries: set[str] = set()
@@ -285,6 +291,7 @@ def index_documents(
         if unreachable:
             for doc in chunk:
                 fail(doc, unreachable[0], 503)
+            owe_stories(chunk, unreachable[0])
             return
         chunk = refuse_other_models(chunk)
         if not chunk:
@@ -295,6 +302,7 @@ def index_documents(
             unreachable.append(existing)
             for doc in chunk:
                 fail(doc, existing, 503)
+            owe_stories(chunk, existing)
             return
         now = datetime.now(UTC).isoformat()
         left: set[str] = set()  # stories a re-indexed document leaves: recounted too
@@ -310,8 +318,7 @@ def index_documents(
             story_retries.clear()
         except (ApiError, ESConnectionError, ConnectionTimeout) as error:  # documents first; facts later
             updates = []
-            for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | left:
-                keep_story(story_id, f"story facts not read: {error}")
+            owe_stories(chunk, f"story facts not read: {error}", left)
         actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
         outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
         sync.wrote(action["body"] for action in outcome.ok)
@@ -324,8 +331,7 @@ def index_documents(
             fail(action["body"], reason, status)
         if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
             unreachable.append(outcome.failed[0][1])
-            for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | left:
-                keep_story(story_id, unreachable[0])  # recounted once the node is back
+            owe_stories(chunk, unreachable[0], left)
             return
         # A story with a document that did not land is recounted when that document is retried.
         unsettled = {action["body"].get("story_id") for action, _, _ in outcome.failed}
