@@ -188,7 +188,7 @@ def index_articles(
     client: Elasticsearch,
     settings: Settings,
     articles: Iterable[Article],
-    chunk_size: int = 200,
+    chunk_size: int = 500,
     *,
     max_attempts: int = 5,
     initial_backoff: float = 0.5,
@@ -209,7 +209,7 @@ def index_documents(
     client: Elasticsearch,
     settings: Settings,
     documents: Iterable[dict[str, Any]],
-    chunk_size: int = 200,
+    chunk_size: int = 500,
     *,
     max_attempts: int = 5,
     initial_backoff: float = 0.5,
@@ -319,23 +319,29 @@ def index_documents(
         except (ApiError, ESConnectionError, ConnectionTimeout) as error:  # documents first; facts later
             updates = []
             owe_stories(chunk, f"story facts not read: {error}", left)
+        # The chunk and its stories' stale members in one request: one round trip per chunk.
         actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
-        outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
-        sync.wrote(action["body"] for action in outcome.ok)
-        for action in outcome.ok:
+        outcome = send_bulk(
+            client, actions + updates, max_attempts=max_attempts, initial_backoff=initial_backoff
+        )
+        written = [action for action in outcome.ok if "story" not in action]
+        sync.wrote(action["body"] for action in written)
+        report.stories_updated += len(outcome.ok) - len(written)
+        for action in written:
             body = action["body"]
             report.indexed += 1
             report.by_lang[body.get("lang") or "unknown"] += 1
             resolve(action["id"])
+        # A story with a document that did not land is recounted when that document is retried.
+        unsettled = {a["body"].get("story_id") for a, _, _ in outcome.failed if "story" not in a}
         for action, reason, status in outcome.failed:
-            fail(action["body"], reason, status)
+            if "story" not in action:
+                fail(action["body"], reason, status)
+            elif action["story"] not in unsettled:
+                keep_story(action["story"], reason)
         if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
             unreachable.append(outcome.failed[0][1])
             owe_stories(chunk, unreachable[0], left)
-            return
-        # A story with a document that did not land is recounted when that document is retried.
-        unsettled = {action["body"].get("story_id") for action, _, _ in outcome.failed}
-        update_members([update for update in updates if update["story"] not in unsettled])
 
     try:
         if retry_pending:

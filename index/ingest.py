@@ -26,7 +26,7 @@ from index.indexer import IndexReport, index_articles
 from index.stories import story_state
 from newsradar.article import Article, article_id
 from newsradar.dates import parse_published
-from newsradar.jsonl import read_records
+from newsradar.jsonl import read_ahead, read_records
 from newsradar.settings import Settings
 from newsradar.urls import canonicalize
 
@@ -143,6 +143,7 @@ def ingest_file(
     *,
     enrich: bool = True,
     batch_size: int = 64,
+    chunk_size: int = 500,
     on_bad_line: Callable[[int, str], None] = lambda _n, _r: None,
     on_warning: Callable[[int, str], None] = lambda _n, _r: None,
 ) -> IngestReport:
@@ -168,7 +169,7 @@ def ingest_file(
     context = StageContext(settings, stories=story_state(client, settings))
 
     def enriched() -> Iterator[Article]:
-        source = records()
+        source = read_ahead(records(), 2 * chunk_size)
         while batch := list(islice(source, batch_size)):
             if enrich:
                 run_stages(batch, context)
@@ -177,7 +178,7 @@ def ingest_file(
                     article.lang = article.lang or article.lang_hint  # type: ignore[assignment]
             yield from batch
 
-    result: IndexReport = index_articles(client, settings, enriched())
+    result: IndexReport = index_articles(client, settings, enriched(), chunk_size)
     report.indexed = result.indexed
     report.failed = result.failed
     report.by_lang = result.by_lang
