@@ -17,9 +17,13 @@ Embedding is left out on purpose: its cost does not depend on the index size (se
 `bench.enrich_speed`), so articles carry precomputed vectors — story centroids with noise, half of
 the batch joining recent stories, half starting new ones. Texts are synthetic (random words per
 story in a fixed order, each article adding a few words of its own, as wire copies do; names of
-real labs and countries so rules match). The preloaded articles arrive at 1,000 a
-day, counted back from now (article 0 is the newest; growing the index adds older articles), so the
-96 h story window holds min(size, about 4,000) of them whatever the size.
+real labs and countries so rules match). The preloaded articles arrive at 250 a day
+(``--per-day``), counted back from now (article 0 is the newest; growing the index adds older
+articles: 100,000 are 400 days of news, 58 week indices of story records), so the 96 h story window
+holds about 1,000 of them at every size. Why: a story look-up compares an article with the window's
+articles, so its cost follows the news rate; the smallest size must already fill the window, or the
+growth measured is the window filling up (at 1,000 a day, 1k indexed fills a quarter of it), not the
+index growing.
 
 Baseline: the same batch's cost at the smallest size, same run; the ratio is the growth.
 """
@@ -40,7 +44,14 @@ from elasticsearch.helpers import bulk
 from bench.report import Row, bench_prefix, drop_prefix, ensure_node, peak_rss_mib, reset_peak_rss
 from enrich.dedupe import StoryDoc, article_input, fingerprint
 from index.indexer import story_facts, to_document
-from index.mapping import EMBEDDING_DIM, articles_alias, dedupe_index, ensure_articles_index, stories_index
+from index.mapping import (
+    EMBEDDING_DIM,
+    articles_alias,
+    dedupe_partition,
+    dedupe_records,
+    ensure_articles_index,
+    stories_index,
+)
 from index.stories import EsState, doc_to_story, record_to_doc, story_to_doc
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
@@ -48,7 +59,7 @@ from newsradar.settings import Settings, get_settings
 MODEL = "bench-synthetic"
 BEFORE_PER_S = 22.0  # story assignment before the batch state: 45 s per 1,000 new articles
 TARGET_PER_S = 110.0
-PER_DAY = 1000
+PER_DAY = 250
 STORY_SIZE = 3
 ENTITIES = [
     "Nvidia",
@@ -110,12 +121,14 @@ def article(n: int, story: int, published: datetime) -> Article:
     )
 
 
-def preload(client: Elasticsearch, settings: Settings, start: int, end: int, now: datetime) -> float:
-    """Articles `start`..`end` (oldest first, PER_DAY a day ending now) in all three indices."""
+def preload(
+    client: Elasticsearch, settings: Settings, start: int, end: int, now: datetime, per_day: int = PER_DAY
+) -> float:
+    """Articles `start`..`end` (oldest first, `per_day` a day ending now) in all three indices."""
     began = time.perf_counter()
     alias = ensure_articles_index(client, settings)
-    EsState(client, settings, EMBEDDING_DIM)  # creates the dedupe and stories indices
-    indices = [alias, dedupe_index(settings), stories_index(settings)]
+    EsState(client, settings, EMBEDDING_DIM)  # creates the stories index and the week indices' template
+    indices = [alias, dedupe_records(settings), stories_index(settings)]
     client.indices.put_settings(index=",".join(indices), settings={"index": {"refresh_interval": "-1"}})
     stories: dict[str, tuple[StoryDoc, list[dict[str, Any]]]] = {}
     if start % STORY_SIZE:  # the story the previous preload left open
@@ -129,7 +142,7 @@ def preload(client: Elasticsearch, settings: Settings, start: int, end: int, now
 
     def actions() -> Any:
         for n in range(start, end):
-            published = now - timedelta(days=n / PER_DAY)  # newest first: a larger index reaches further back
+            published = now - timedelta(days=n / per_day)  # newest first: a larger index reaches further back
             item = article(n, n // STORY_SIZE, published)
             item.story_id = f"story-{n // STORY_SIZE}"
             record = fingerprint(article_input(item))
@@ -141,7 +154,11 @@ def preload(client: Elasticsearch, settings: Settings, start: int, end: int, now
             stories[item.story_id] = (doc.with_members([record]), members)
             article_doc.update(story_facts(members))  # earlier members' facts are not updated: bench data
             yield {"_index": alias, "_id": item.id, "_source": article_doc}
-            yield {"_index": dedupe_index(settings), "_id": item.id, "_source": record_to_doc(record)}
+            yield {
+                "_index": dedupe_partition(settings, published),
+                "_id": item.id,
+                "_source": record_to_doc(record),
+            }
             if n % STORY_SIZE == STORY_SIZE - 1 or n == end - 1:
                 yield {
                     "_index": stories_index(settings),
@@ -190,17 +207,17 @@ def new_batch(size: int, count: int, now: datetime, salt: int = 0) -> list[Artic
     return out
 
 
-def drop_articles(client: Elasticsearch, settings: Settings, ids: list[str]) -> None:
+def drop_articles(client: Elasticsearch, settings: Settings, added: list[Article]) -> None:
     """Take measured batches out of the articles and dedupe indices again, so the next (larger) size
     holds its preload and nothing else: the 96 h window then holds the same ~4,000 preloaded articles
     at 10k and 100k instead of growing with every size's batches."""
     actions = (
-        {"_op_type": "delete", "_index": index, "_id": article_id}
-        for index in (articles_alias(settings), dedupe_index(settings))
-        for article_id in ids
+        {"_op_type": "delete", "_index": index, "_id": a.id}
+        for a in added
+        for index in (articles_alias(settings), dedupe_partition(settings, a.published))
     )
     bulk(client, actions, raise_on_error=False)
-    client.indices.refresh(index=f"{articles_alias(settings)},{dedupe_index(settings)}")
+    client.indices.refresh(index=f"{articles_alias(settings)},{dedupe_records(settings)}")
 
 
 def es_cpu_ms(client: Elasticsearch) -> float:
@@ -259,7 +276,7 @@ def measure_batch(client: Elasticsearch, settings: Settings, batch: list[Article
     }
 
 
-def measure(sizes: list[int], batch: int, repeats: int = 1) -> list[dict[str, Any]]:
+def measure(sizes: list[int], batch: int, repeats: int = 1, per_day: int = PER_DAY) -> list[dict[str, Any]]:
     """Per size: the median (by story assignment time) of ``repeats`` timed batches."""
     settings = get_settings().model_copy(update={"index_prefix": bench_prefix("scale")})
     from index.client import get_client
@@ -271,13 +288,13 @@ def measure(sizes: list[int], batch: int, repeats: int = 1) -> list[dict[str, An
     try:
         for size in sizes:
             if size > have:
-                load_s = preload(client, settings, have, size, now)
+                load_s = preload(client, settings, have, size, now, per_day)
                 print(f"  preloaded {have:,} -> {size:,} articles in {load_s:.0f} s", file=sys.stderr)
                 have = size
             # Untimed warm-up (first queries of a fresh index compile and load structures).
             warm = new_batch(size, 20, datetime.now(UTC), salt=1)
             measure_batch(client, settings, warm)
-            added = [a.id for a in warm]
+            added = list(warm)
             rows = []
             for rep in range(repeats):
                 articles = new_batch(size, batch, datetime.now(UTC), salt=2 + rep)
@@ -291,7 +308,7 @@ def measure(sizes: list[int], batch: int, repeats: int = 1) -> list[dict[str, An
                 }
                 rows.append(row)
                 print(f"  @ {size:,} #{rep + 1}: {row}", file=sys.stderr)
-                added += [a.id for a in articles]  # stays for the next repeat: the state grows as it would
+                added += articles  # stays for the next repeat: the state grows as it would
             drop_articles(client, settings, added)  # the next size starts from exactly its preload
             rows.sort(key=lambda r: r["assign_s"])
             results.append({**rows[len(rows) // 2], "repeats": repeats})
@@ -396,9 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3, help="timed batches per size (the median is shown)")
+    parser.add_argument("--per-day", type=int, default=PER_DAY, help="preloaded articles per day of news")
     args = parser.parse_args(argv)
     ensure_node()
-    got = measure([int(s) for s in args.sizes.split(",")], args.batch, args.repeats)
+    got = measure([int(s) for s in args.sizes.split(",")], args.batch, args.repeats, args.per_day)
     base = got[0]
     print(f"per 1,000 new articles, median of {args.repeats} batch(es) of {args.batch}:")
     print(

@@ -1,7 +1,8 @@
 """Every Elasticsearch index newsradar keeps: its name and its mapping, in one place.
 
 * ``<prefix>-articles``: what analysts search and alerts read (versioned, behind an alias, below);
-* ``<prefix>-dedupe`` and ``<prefix>-stories``: story assignment state (``index.stories``);
+* ``<prefix>-dedupe-<year>w<week>`` (one per ISO week of publication; undated and older records
+  in ``<prefix>-dedupe``) and ``<prefix>-stories``: story assignment state (``index.stories``);
 * ``<prefix>-alert-state``, ``<prefix>-alerts`` (the outbox) and ``<prefix>-rules``: alerting state
   (``alerts/``).
 
@@ -17,6 +18,7 @@ passing mappings around, and `_meta.mapping_version` records which revision of t
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -244,7 +246,56 @@ _STATE_SETTINGS: dict[str, Any] = {"number_of_shards": 1, **REPLICAS, "refresh_i
 
 
 def dedupe_index(settings: Settings) -> str:
+    """The records of undated articles (and of every article, before records were split by week)."""
     return settings.index_name("dedupe")
+
+
+def dedupe_records(settings: Settings) -> str:
+    """Every story-assignment record, whichever week's index holds it (for reads by id or term)."""
+    return f"{dedupe_index(settings)}*"
+
+
+def dedupe_partition(settings: Settings, published: datetime | None) -> str:
+    """The index of a record: one per ISO week of publication. Why: a story's kNN candidates are
+    filtered to a few days around the article, and a filter that keeps a small share of a large HNSW
+    graph makes the search walk most of it; a week's index keeps that share large, so the cost of a
+    look-up depends on how many articles a week brings, not on how many were ever indexed."""
+    if published is None:
+        return dedupe_index(settings)
+    year, week, _ = published.astimezone(UTC).isocalendar()
+    return f"{dedupe_index(settings)}-{year}w{week:02d}"
+
+
+def ensure_dedupe_weeks(client: Elasticsearch, settings: Settings, dims: int) -> None:
+    """The template every week index gets at its first write (no request per batch to create one).
+    Rewritten only when the mapping it would hold changed."""
+    name = f"{dedupe_index(settings)}-weeks"
+    mappings = dedupe_mapping(dims)
+    meta = {"managed_by": "newsradar", "dims": dims, "fields": ",".join(sorted(mappings["properties"]))}
+    current = client.options(ignore_status=404).indices.get_index_template(name=name)
+    templates = current.get("index_templates") or []
+    if templates and templates[0]["index_template"].get("_meta") == meta:
+        return
+    client.indices.put_index_template(
+        name=name,
+        index_patterns=[f"{dedupe_index(settings)}-*"],
+        priority=200,
+        template={"settings": _STATE_SETTINGS, "mappings": mappings},
+        meta=meta,
+    )
+
+
+def dedupe_partitions(settings: Settings, start: datetime, end: datetime) -> list[str]:
+    """The week indices that can hold records published between ``start`` and ``end``, plus the
+    undated records' index (some may not exist yet: readers ignore missing ones)."""
+    names = [dedupe_index(settings)]
+    day = start
+    while True:
+        if (name := dedupe_partition(settings, day)) not in names:
+            names.append(name)
+        if day >= end:
+            return names
+        day = min(day + timedelta(days=7), end)
 
 
 def stories_index(settings: Settings) -> str:

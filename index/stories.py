@@ -1,19 +1,21 @@
 """Story state in Elasticsearch, shared by every run and every worker: the batch-shaped
 :class:`enrich.dedupe.StoryState` over two indices (names and mappings in :mod:`index.mapping`).
 
-* ``<prefix>-dedupe``: one document per article (``_id`` = article id): what later articles are
-  compared against (canonical-URL key, content hash, LSH band keys, MinHash signature, the embedding
-  for kNN, name-like words, protagonists, title codes, ...) and the decision (``story_id``,
-  ``duplicate_of``, ``match``, ``score``).
+* ``<prefix>-dedupe-<year>w<week>``: one document per article (``_id`` = article id), in the index
+  of its ISO week of publication (undated articles, and records stored before the split, in
+  ``<prefix>-dedupe``): what later articles are compared against (canonical-URL key, content hash,
+  LSH band keys, MinHash signature, the embedding for kNN, name-like words, protagonists, title
+  codes, ...) and the decision (``story_id``, ``duplicate_of``, ``match``, ``score``).
 * ``<prefix>-stories``: one document per story (``_id`` = story id): what the decision needs — the
   member ids, the members' vector sum (the centroid), and ``merged_into`` when the story was merged
   into another (lookups follow it). Article-level facts (size, outlets, languages, first report) are
   not kept here: ``index.indexer.story_facts`` computes them from the articles index.
 
 Per batch, reads are one ``msearch`` (the batch's stored decisions, the exact and near-duplicate
-look-ups as ``terms`` queries, and one filtered kNN query per article: same embedding model,
-published within the window or undated, only the fields the model reads in ``_source``; the cosine
-comes from the kNN score, so no vector travels back) and one search for redirects of the stories
+look-ups as ``terms`` queries, and one filtered kNN query per article, asked only of the week
+indices its time window reaches: same embedding model, published within the window or undated, only
+the fields the model reads in ``_source``; the cosine comes from the kNN score, so no vector travels
+back) and one search for redirects of the stories
 found. Writes are one bulk of new records (``op_type=create``, one refresh) and one bulk of story
 documents (optimistic concurrency, retried on conflict). A worker that loses the race for an article
 adopts the stored decision, and stories it founded through that article follow the stored one, so two
@@ -55,6 +57,10 @@ from index.mapping import (
     articles_alias,
     dedupe_index,
     dedupe_mapping,
+    dedupe_partition,
+    dedupe_partitions,
+    dedupe_records,
+    ensure_dedupe_weeks,
     ensure_index,
     stories_index,
 )
@@ -271,7 +277,14 @@ class EsState:
 
     def __init__(self, client: Elasticsearch, settings: Settings, dims: int = EMBEDDING_DIM) -> None:
         self.client = client
+        self.settings = settings
+        self.dims = dims
+        # Records live in one index per week of publication (see ``dedupe_partition``); the base
+        # index (undated records, and all records stored before the split) always exists, so a
+        # read over every record never meets "no such index".
         self.records_index = ensure_index(client, dedupe_index(settings), dedupe_mapping(dims))
+        ensure_dedupe_weeks(client, settings, dims)
+        self.records = dedupe_records(settings)
         self.stories_index = ensure_index(client, stories_index(settings), STORIES_MAPPING)
         self.articles_alias = articles_alias(settings)
         self._ages: dict[str, float] = {}
@@ -286,7 +299,7 @@ class EsState:
         return future.result
 
     def _neighbours(self, batch: list[Record], query: CandidateQuery) -> Neighbours:
-        self.client.indices.refresh(index=self.records_index)
+        self.client.indices.refresh(index=self.records)
         fields = sorted({*_HIT, *query.fields})
         compact = set(query.fields) <= set(HIT_FIELDS)
         probes = [r for r in batch if r.vector is not None]
@@ -295,8 +308,8 @@ class EsState:
             return hits
         operations: list[dict[str, Any]] = []
         for record in probes:
-            operations.extend(({}, self._knn(record, query, fields, compact)))
-        responses = self.client.msearch(index=self.records_index, searches=operations)["responses"]
+            operations.extend(self._knn(record, query, fields, compact))
+        responses = self.client.msearch(searches=operations)["responses"]
         parsed: dict[str, Record] = {}  # a stored article hit by many batch articles is parsed once
         legacy: set[str] = set()
         for response in responses:
@@ -311,7 +324,7 @@ class EsState:
                         parsed[hit["_id"]] = got
         if legacy:  # records stored before the compact field: their _source, in one request
             old = self.client.search(
-                index=self.records_index,
+                index=self.records,
                 query={"ids": {"values": sorted(legacy)}},
                 size=len(legacy),
                 source_includes=fields,
@@ -359,7 +372,7 @@ class EsState:
         operations: list[dict[str, Any]] = []
         for _, body in searches:
             operations.extend(({}, body))
-        responses = self.client.msearch(index=self.records_index, searches=operations)["responses"]
+        responses = self.client.msearch(index=self.records, searches=operations)["responses"]
         stored: dict[str, Record] = {}
         exact: dict[str, Record] = {}
         near: dict[str, Record] = {}
@@ -382,16 +395,24 @@ class EsState:
         sums = self._sums(story_ids | set(redirects.values())) if query.sums else None
         return Candidates(stored, list(exact.values()), list(near.values()), neighbours, redirects, sums)
 
-    def _knn(self, record: Record, query: CandidateQuery, fields: list[str], compact: bool) -> dict[str, Any]:
-        """One kNN query: same embedding model, published within the window or undated; the hits'
-        fields from the compact stored field when the model reads only what it holds."""
+    def _knn(
+        self, record: Record, query: CandidateQuery, fields: list[str], compact: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One kNN query (msearch header and body): same embedding model, published within the window
+        or undated, asked only of the week indices the window reaches; the hits' fields from the
+        compact stored field when the model reads only what it holds."""
         model_filter: dict[str, Any] = (
             {"term": {"embedding_model": record.embedding_model}}
             if record.embedding_model
             else {"bool": {"must_not": {"exists": {"field": "embedding_model"}}}}
         )
         filters = [model_filter]
+        targets = self.records
         if query.window is not None and record.published is not None:
+            weeks = dedupe_partitions(
+                self.settings, record.published - query.window, record.published + query.window
+            )
+            targets = ",".join(weeks)
             window = {
                 "gte": iso(record.published - query.window),
                 "lte": iso(record.published + query.window),
@@ -423,16 +444,16 @@ class EsState:
             body.update(_source=False, stored_fields=["hit"])
         else:
             body["_source"] = fields
-        return body
+        return {"index": targets, "ignore_unavailable": True, "allow_no_indices": True}, body
 
     def _rest(self, body: dict[str, Any], first: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The pages after a full first page (rare: many stored copies of the batch's articles)."""
         out: list[dict[str, Any]] = []
         page = first
         while len(page) >= _PAGE:
-            page = self.client.search(index=self.records_index, **body, search_after=page[-1]["sort"])[
+            page = self.client.search(index=self.records, **body, search_after=page[-1]["sort"])["hits"][
                 "hits"
-            ]["hits"]
+            ]
             out.extend(page)
         return out
 
@@ -471,9 +492,9 @@ class EsState:
     def vectors(self, article_ids: Sequence[str]) -> dict[str, Vector]:
         if not article_ids:
             return {}
-        self.client.indices.refresh(index=self.records_index)  # rare (merge checks): searched by id
+        self.client.indices.refresh(index=self.records)  # rare (merge checks): searched by id
         response = self.client.search(
-            index=self.records_index,
+            index=self.records,
             query={"ids": {"values": list(article_ids)}},
             size=len(article_ids),
             source_includes=["vector"],
@@ -496,11 +517,14 @@ class EsState:
         return self._ages[story_id]
 
     def get(self, article_id: str) -> Record | None:
-        try:
-            response = self.client.get(index=self.records_index, id=article_id, source_exclude_vectors=False)
-        except NotFoundError:
-            return None
-        return doc_to_record(response["_source"])
+        self.client.indices.refresh(index=self.records)  # which week holds it is not known: searched
+        hits = self.client.search(
+            index=self.records,
+            query={"ids": {"values": [article_id]}},
+            size=1,
+            source_exclude_vectors=False,
+        )["hits"]["hits"]
+        return doc_to_record(hits[0]["_source"]) if hits else None
 
     def story(self, story_id: str) -> StoryDoc | None:
         try:
@@ -530,13 +554,17 @@ class EsState:
             time.sleep(min(10.0, 0.5 * 2**attempt))
         return results
 
+    def _partition(self, record: Record) -> str:
+        """The week index of a record (created with its mapping by the first write, from the template)."""
+        return dedupe_partition(self.settings, record.published)
+
     def commit(
         self, records: Sequence[Record], merges: Mapping[str, str], completed: Sequence[Record] = ()
     ) -> list[Record]:
         operations: list[dict[str, Any]] = []
         for record in records:
             operations += [
-                {"create": {"_index": self.records_index, "_id": record.article_id}},
+                {"create": {"_index": self._partition(record), "_id": record.article_id}},
                 record_to_doc(record),
             ]
         created: list[Record] = []
@@ -567,10 +595,14 @@ class EsState:
         """Another worker stored these articles first: take its decisions. A story this batch founded
         that holds such an article is the story the other worker put it in: what this batch put there
         moves to that story (so both workers end with one story for the event, under one id)."""
-        response = self.client.mget(
-            index=self.records_index, ids=[r.article_id for r in lost], source_includes=_DECISION
-        )
-        stored = {doc["_id"]: doc_to_record(doc["_source"]) for doc in response["docs"] if doc.get("found")}
+        self.client.indices.refresh(index=self.records)
+        hits = self.client.search(
+            index=self.records,
+            query={"ids": {"values": [r.article_id for r in lost]}},
+            size=len(lost),
+            source_includes=_DECISION,
+        )["hits"]["hits"]
+        stored = {hit["_id"]: doc_to_record(hit["_source"]) for hit in hits}
         adopted = [stored.get(r.article_id, r) for r in lost]
         founded = {story_id_for(r.article_id) for r in (*lost, *created) if r.match == "new"}
         moved: dict[str, str] = {}
@@ -587,7 +619,7 @@ class EsState:
                 match = "story" if record.match == "new" else record.match
                 record = replace(record, story_id=moved[record.story_id], match=match)
                 operations += [
-                    {"update": {"_index": self.records_index, "_id": record.article_id}},
+                    {"update": {"_index": self._partition(record), "_id": record.article_id}},
                     {"doc": {"story_id": record.story_id, "match": record.match}},
                 ]
             fixed.append(record)
