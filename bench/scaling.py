@@ -47,12 +47,13 @@ from index.indexer import story_facts, to_document
 from index.mapping import (
     EMBEDDING_DIM,
     articles_alias,
+    dedupe_index,
     dedupe_partition,
     dedupe_records,
     ensure_articles_index,
     stories_index,
 )
-from index.stories import EsState, doc_to_story, record_to_doc, story_to_doc
+from index.stories import EsState, base_doc, doc_to_story, record_to_doc, story_to_doc
 from newsradar.article import Article
 from newsradar.settings import Settings, get_settings
 
@@ -154,6 +155,8 @@ def preload(
             stories[item.story_id] = (doc.with_members([record]), members)
             article_doc.update(story_facts(members))  # earlier members' facts are not updated: bench data
             yield {"_index": alias, "_id": item.id, "_source": article_doc}
+            # as index.stories stores a record: all of it in the base index, the vector in its week's copy
+            yield {"_index": dedupe_index(settings), "_id": item.id, "_source": base_doc(record)}
             yield {
                 "_index": dedupe_partition(settings, published),
                 "_id": item.id,
@@ -214,7 +217,11 @@ def drop_articles(client: Elasticsearch, settings: Settings, added: list[Article
     actions = (
         {"_op_type": "delete", "_index": index, "_id": a.id}
         for a in added
-        for index in (articles_alias(settings), dedupe_partition(settings, a.published))
+        for index in (
+            articles_alias(settings),
+            dedupe_index(settings),
+            dedupe_partition(settings, a.published),
+        )
     )
     bulk(client, actions, raise_on_error=False)
     client.indices.refresh(index=f"{articles_alias(settings)},{dedupe_records(settings)}")

@@ -1,8 +1,9 @@
 """Every Elasticsearch index newsradar keeps: its name and its mapping, in one place.
 
 * ``<prefix>-articles``: what analysts search and alerts read (versioned, behind an alias, below);
-* ``<prefix>-dedupe-<year>w<week>`` (one per ISO week of publication; undated and older records
-  in ``<prefix>-dedupe``) and ``<prefix>-stories``: story assignment state (``index.stories``);
+* ``<prefix>-dedupe`` (every record; the kNN copies of dated ones in ``<prefix>-dedupe-<year>w<week>``,
+  one index per ISO week of publication) and ``<prefix>-stories``: story assignment state
+  (``index.stories``);
 * ``<prefix>-alert-state``, ``<prefix>-alerts`` (the outbox) and ``<prefix>-rules``: alerting state
   (``alerts/``).
 
@@ -246,20 +247,21 @@ _STATE_SETTINGS: dict[str, Any] = {"number_of_shards": 1, **REPLICAS, "refresh_i
 
 
 def dedupe_index(settings: Settings) -> str:
-    """The records of undated articles (and of every article, before records were split by week)."""
+    """Every story-assignment record, for the look-ups by id and term."""
     return settings.index_name("dedupe")
 
 
 def dedupe_records(settings: Settings) -> str:
-    """Every story-assignment record, whichever week's index holds it (for reads by id or term)."""
+    """The base index and every week's kNN copies: wherever a record's vector may be."""
     return f"{dedupe_index(settings)}*"
 
 
 def dedupe_partition(settings: Settings, published: datetime | None) -> str:
-    """The index of a record: one per ISO week of publication. Why: a story's kNN candidates are
-    filtered to a few days around the article, and a filter that keeps a small share of a large HNSW
-    graph makes the search walk most of it; a week's index keeps that share large, so the cost of a
-    look-up depends on how many articles a week brings, not on how many were ever indexed."""
+    """The index of a dated record's kNN copy: one per ISO week of publication. Why: a story's kNN
+    candidates are filtered to a few days around the article, and a filter that keeps a small share
+    of a large HNSW graph makes the search walk most of it; a week's index keeps that share large, so
+    the cost of a look-up depends on how many articles a week brings, not on how many were ever
+    indexed. Undated records have no copy (the base index is theirs)."""
     if published is None:
         return dedupe_index(settings)
     year, week, _ = published.astimezone(UTC).isocalendar()

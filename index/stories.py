@@ -126,6 +126,15 @@ def _hit_blob(doc: Mapping[str, Any]) -> str:
     return base64.b64encode(json.dumps(compact, ensure_ascii=False, separators=(",", ":")).encode()).decode()
 
 
+def base_doc(record: Record) -> dict[str, Any]:
+    """A record as the base index keeps it: a dated record without its vector (its week's copy is
+    what kNN searches; the base index's graph then holds only undated and earlier records)."""
+    doc = record_to_doc(record)
+    if record.published is not None and record.vector is not None:
+        doc.pop("vector", None)
+    return doc
+
+
 def record_to_doc(record: Record) -> dict[str, Any]:
     doc = _record_doc(record)
     doc["hit"] = _hit_blob(doc)
@@ -279,12 +288,12 @@ class EsState:
         self.client = client
         self.settings = settings
         self.dims = dims
-        # Records live in one index per week of publication (see ``dedupe_partition``); the base
-        # index (undated records, and all records stored before the split) always exists, so a
-        # read over every record never meets "no such index".
+        # Every record is in the base index (look-ups by id and term: one index, whatever the
+        # history); a dated record's vector is not indexed there but in a copy in the index of its
+        # week of publication, where the kNN look-ups go (see ``dedupe_partition``).
         self.records_index = ensure_index(client, dedupe_index(settings), dedupe_mapping(dims))
         ensure_dedupe_weeks(client, settings, dims)
-        self.records = dedupe_records(settings)
+        self.records = dedupe_records(settings)  # base and weeks: where a vector may be
         self.stories_index = ensure_index(client, stories_index(settings), STORIES_MAPPING)
         self.articles_alias = articles_alias(settings)
         self._ages: dict[str, float] = {}
@@ -299,7 +308,6 @@ class EsState:
         return future.result
 
     def _neighbours(self, batch: list[Record], query: CandidateQuery) -> Neighbours:
-        self.client.indices.refresh(index=self.records)
         fields = sorted({*_HIT, *query.fields})
         compact = set(query.fields) <= set(HIT_FIELDS)
         probes = [r for r in batch if r.vector is not None]
@@ -309,6 +317,8 @@ class EsState:
         operations: list[dict[str, Any]] = []
         for record in probes:
             operations.extend(self._knn(record, query, fields, compact))
+        searched = sorted({name for header in operations[::2] for name in header["index"].split(",")})
+        self.client.indices.refresh(index=",".join(searched), ignore_unavailable=True)
         responses = self.client.msearch(searches=operations)["responses"]
         parsed: dict[str, Record] = {}  # a stored article hit by many batch articles is parsed once
         legacy: set[str] = set()
@@ -324,7 +334,7 @@ class EsState:
                         parsed[hit["_id"]] = got
         if legacy:  # records stored before the compact field: their _source, in one request
             old = self.client.search(
-                index=self.records,
+                index=self.records_index,
                 query={"ids": {"values": sorted(legacy)}},
                 size=len(legacy),
                 source_includes=fields,
@@ -372,7 +382,7 @@ class EsState:
         operations: list[dict[str, Any]] = []
         for _, body in searches:
             operations.extend(({}, body))
-        responses = self.client.msearch(index=self.records, searches=operations)["responses"]
+        responses = self.client.msearch(index=self.records_index, searches=operations)["responses"]
         stored: dict[str, Record] = {}
         exact: dict[str, Record] = {}
         near: dict[str, Record] = {}
@@ -451,9 +461,9 @@ class EsState:
         out: list[dict[str, Any]] = []
         page = first
         while len(page) >= _PAGE:
-            page = self.client.search(index=self.records, **body, search_after=page[-1]["sort"])["hits"][
+            page = self.client.search(index=self.records_index, **body, search_after=page[-1]["sort"])[
                 "hits"
-            ]
+            ]["hits"]
             out.extend(page)
         return out
 
@@ -495,7 +505,10 @@ class EsState:
         self.client.indices.refresh(index=self.records)  # rare (merge checks): searched by id
         response = self.client.search(
             index=self.records,
-            query={"ids": {"values": list(article_ids)}},
+            # a dated record's vector is in its week's copy, not in the base index
+            query={
+                "bool": {"filter": [{"ids": {"values": list(article_ids)}}, {"exists": {"field": "vector"}}]}
+            },
             size=len(article_ids),
             source_includes=["vector"],
             source_exclude_vectors=False,
@@ -517,14 +530,14 @@ class EsState:
         return self._ages[story_id]
 
     def get(self, article_id: str) -> Record | None:
-        self.client.indices.refresh(index=self.records)  # which week holds it is not known: searched
-        hits = self.client.search(
-            index=self.records,
-            query={"ids": {"values": [article_id]}},
-            size=1,
-            source_exclude_vectors=False,
-        )["hits"]["hits"]
-        return doc_to_record(hits[0]["_source"]) if hits else None
+        try:
+            response = self.client.get(index=self.records_index, id=article_id)
+        except NotFoundError:
+            return None
+        record = doc_to_record(response["_source"])
+        if record.vector is None and record.published is not None:  # dated: the vector is the week's
+            record.vector = self.vectors([article_id]).get(article_id)
+        return record
 
     def story(self, story_id: str) -> StoryDoc | None:
         try:
@@ -554,18 +567,14 @@ class EsState:
             time.sleep(min(10.0, 0.5 * 2**attempt))
         return results
 
-    def _partition(self, record: Record) -> str:
-        """The week index of a record (created with its mapping by the first write, from the template)."""
-        return dedupe_partition(self.settings, record.published)
-
     def commit(
         self, records: Sequence[Record], merges: Mapping[str, str], completed: Sequence[Record] = ()
     ) -> list[Record]:
         operations: list[dict[str, Any]] = []
         for record in records:
             operations += [
-                {"create": {"_index": self._partition(record), "_id": record.article_id}},
-                record_to_doc(record),
+                {"create": {"_index": self.records_index, "_id": record.article_id}},
+                base_doc(record),
             ]
         created: list[Record] = []
         lost: list[Record] = []
@@ -583,6 +592,7 @@ class EsState:
         merges = dict(merges)
         if lost:
             adopted, created, merges = self._adopt(lost, created, merges)
+        self._write_weeks(created)
         self._write_stories([*created, *completed], merges)
         if merges:
             self._rewrite_articles(merges)
@@ -595,14 +605,10 @@ class EsState:
         """Another worker stored these articles first: take its decisions. A story this batch founded
         that holds such an article is the story the other worker put it in: what this batch put there
         moves to that story (so both workers end with one story for the event, under one id)."""
-        self.client.indices.refresh(index=self.records)
-        hits = self.client.search(
-            index=self.records,
-            query={"ids": {"values": [r.article_id for r in lost]}},
-            size=len(lost),
-            source_includes=_DECISION,
-        )["hits"]["hits"]
-        stored = {hit["_id"]: doc_to_record(hit["_source"]) for hit in hits}
+        response = self.client.mget(
+            index=self.records_index, ids=[r.article_id for r in lost], source_includes=_DECISION
+        )
+        stored = {doc["_id"]: doc_to_record(doc["_source"]) for doc in response["docs"] if doc.get("found")}
         adopted = [stored.get(r.article_id, r) for r in lost]
         founded = {story_id_for(r.article_id) for r in (*lost, *created) if r.match == "new"}
         moved: dict[str, str] = {}
@@ -619,7 +625,7 @@ class EsState:
                 match = "story" if record.match == "new" else record.match
                 record = replace(record, story_id=moved[record.story_id], match=match)
                 operations += [
-                    {"update": {"_index": self._partition(record), "_id": record.article_id}},
+                    {"update": {"_index": self.records_index, "_id": record.article_id}},
                     {"doc": {"story_id": record.story_id, "match": record.match}},
                 ]
             fixed.append(record)
@@ -629,6 +635,23 @@ class EsState:
             moved.get(a, a): moved.get(b, b) for a, b in merges.items() if moved.get(a, a) != moved.get(b, b)
         }
         return adopted, fixed, merges
+
+    def _write_weeks(self, created: Sequence[Record]) -> None:
+        """The kNN copies of the dated records this batch created, each in its week's index (created
+        from the template by its first write); written after the race for each article is settled,
+        so a copy always carries the stored decision."""
+        operations: list[dict[str, Any]] = []
+        for record in created:
+            if record.published is not None and record.vector is not None:
+                name = dedupe_partition(self.settings, record.published)
+                operations += [{"index": {"_index": name, "_id": record.article_id}}, record_to_doc(record)]
+        for record, info in zip(
+            [r for r in created if r.published is not None and r.vector is not None],
+            self._bulk(operations) if operations else [],
+            strict=True,
+        ):
+            if int(info.get("status", 500)) not in (200, 201):
+                raise RuntimeError(f"kNN copy of {record.article_id} not stored: {info.get('error')}")
 
     def _write_stories(self, members: Sequence[Record], merges: Mapping[str, str]) -> None:
         """Every touched story once: read (mget), merge, write back conditionally; retried on conflict."""

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from enrich.dedupe import ArticleInput, MemoryState, Record, StoryAssigner, fingerprint, story_id_for
 from enrich.stages import StageContext, stage
-from index.mapping import dedupe_index, dedupe_records, stories_index
+from index.mapping import dedupe_index, stories_index
 from index.stories import EsState, story_state
 from newsradar.article import Article
 from newsradar.settings import Settings
@@ -103,7 +103,8 @@ def test_a_batch_costs_the_same_few_requests_whatever_its_size(
 ) -> None:
     """Reads: a refresh and one msearch of kNN queries (one per article, sent while the batch is
     fingerprinted), one msearch of the stored decisions and the exact and LSH look-ups, one redirect
-    search; writes: one bulk of records, one read and one bulk of the touched stories."""
+    search; writes: one bulk of records, one bulk of their kNN copies (in their weeks' indices), one
+    read and one bulk of the touched stories."""
     client = es.options()  # its own transport wrapper, so the counting stays in this test
     state = EsState(client, isolated)
     StoryAssigner(state).assign_batch(batch[:3])  # something stored, so every look-up finds candidates
@@ -114,7 +115,7 @@ def test_a_batch_costs_the_same_few_requests_whatever_its_size(
             "POST _refresh": 1,
             "POST _msearch": 2,
             "POST _search": 1,
-            "PUT _bulk": 2,
+            "PUT _bulk": 3,
             "POST _mget": 1,
         }
         assert seen == Counter(expected), seen
@@ -125,7 +126,7 @@ def test_rerun_and_second_worker_give_the_same_answer(
 ) -> None:
     first = decisions(StoryAssigner(EsState(es, isolated)).assign_batch(batch))
     stories_after_first = count(es, stories_index(isolated))
-    records_after_first = count(es, dedupe_records(isolated))
+    records_after_first = count(es, dedupe_index(isolated))
     members = {s: EsState(es, isolated).story(s or "").article_ids for s, _, _ in first.values()}  # type: ignore[union-attr]
 
     # The same batch again, through a brand-new state object (another process or machine).
@@ -133,7 +134,7 @@ def test_rerun_and_second_worker_give_the_same_answer(
     again = decisions(StoryAssigner(worker_b).assign_batch(batch[::-1]))
     assert again == first
     assert count(es, stories_index(isolated)) == stories_after_first
-    assert count(es, dedupe_records(isolated)) == records_after_first == len(batch)
+    assert count(es, dedupe_index(isolated)) == records_after_first == len(batch)
     assert {s: worker_b.story(s or "").article_ids for s in members} == members  # type: ignore[union-attr]
 
 
@@ -192,7 +193,7 @@ def test_concurrent_workers_on_overlapping_batches_agree(
     for story_id, members in by_story.items():
         doc = state.story(story_id)
         assert doc is not None and set(doc.article_ids) == members, story_id
-    assert count(es, dedupe_records(isolated)) == len(batch)
+    assert count(es, dedupe_index(isolated)) == len(batch)
     # the grouping is still the right one
     in_memory = decisions(StoryAssigner(MemoryState()).assign_batch(batch))
     same = {(x, y) for x in stored for y in stored if in_memory[x][0] == in_memory[y][0]}
@@ -329,8 +330,9 @@ def test_records_of_the_old_layout_are_still_found(es: Elasticsearch, isolated: 
 def test_records_live_in_week_indices_and_stories_cross_week_borders(
     es: Elasticsearch, isolated: Settings
 ) -> None:
-    """Each record goes to the index of its ISO week; a kNN look-up asks only the weeks its window
-    reaches, so an article from Monday morning still joins the story of Sunday night's article."""
+    """Every record is in the base index (look-ups by id and term); its vector is indexed in a copy
+    in the index of its ISO week, and a kNN look-up asks only the weeks its window reaches, so an
+    article from Monday morning still joins the story of Sunday night's article."""
     from datetime import UTC, datetime, timedelta
 
     en, de, _ = load("cross_language.jsonl")
@@ -341,7 +343,11 @@ def test_records_live_in_week_indices_and_stories_cross_week_borders(
     assert joined.match == "story" and joined.story_id == first.story_id
     base = dedupe_index(isolated)
     assert count(es, f"{base}-2026w48") == 1 and count(es, f"{base}-2026w49") == 1
-    assert count(es, base) == 0  # dated records never land in the undated one
+    assert count(es, base) == 2
+    stored = es.search(index=base, source_exclude_vectors=False)["hits"]["hits"]
+    assert all("vector" not in hit["_source"] for hit in stored)  # the base graph stays small
+    got = EsState(es, isolated).get(de.id)
+    assert got is not None and got.vector is not None  # read back from its week
     mapping = es.indices.get_mapping(index=f"{base}-2026w49")[f"{base}-2026w49"]["mappings"]
     assert mapping["properties"]["vector"]["type"] == "dense_vector"  # the template's, not a guess
 
