@@ -13,7 +13,14 @@ retrievers' windows):
   found in its title, lead or their English versions, or, for entities, in its ``entities`` field,
   each unit weighted by its rarity among the candidates (an inverse document frequency);
 * ``anchor``: the share of the query's named companies, models and agencies it has (1 when the query
-  names none).
+  names none);
+* ``event``: when the query asks for a kind of event (its words name a ban, a release, an export
+  control ...; ``index.understand``), the classifier's calibrated probability that the article
+  reports that kind (0 for every candidate of a query that names none): "neues Claude-Modell" wants
+  the release, not the ID-check rule about Claude;
+* ``story_cosine`` and ``story_count``: the best cosine among the candidates of its story, and how
+  many of its story's articles are candidates (log): a story is judged as a whole, so an article
+  whose story's other-language article matches well is lifted with it.
 
 The weights are a plain file (``index/reranker.json``), fitted by ``python -m bench.train_reranker``
 on the dev queries only, pairwise logistic regression, 5-fold cross-validation grouped by topic (a
@@ -33,7 +40,7 @@ from typing import Any
 from index.understand import Understanding, normal_text, unit_matcher
 
 RERANKER_PATH = Path(__file__).with_name("reranker.json")
-FEATURES = ("cosine", "bm25", "cover", "anchor")
+FEATURES = ("cosine", "bm25", "cover", "anchor", "event", "story_cosine", "story_count")
 TEXT_FIELDS = ("title", "title_en", "lead", "lead_en")
 OUTSIDE_WINDOW = 0.05  # a BM25-only candidate: this far below the lowest cosine of the kNN window
 
@@ -64,16 +71,35 @@ def candidates(
         found[doc_id] = [match(text, entities) for match in matchers]
     rarity = {i: math.log(1 + len(ids) / (1 + sum(found[d][i] for d in ids))) for i in required}
     total = sum(rarity.values())
+    events = {u.event for u in units if u.event}
+    stories: dict[str, list[str]] = {}
+    for doc_id in ids:
+        stories.setdefault(str(sources[doc_id].get("story_id") or doc_id), []).append(doc_id)
     out: dict[str, dict[str, float]] = {}
     for doc_id in ids:
         has = found[doc_id]
+        mates = stories[str(sources[doc_id].get("story_id") or doc_id)]
         out[doc_id] = {
             "cosine": cosine.get(doc_id, lowest),
             "bm25": scores.get(doc_id, 0.0) / best,
             "cover": sum(rarity[i] for i in required if has[i]) / total if total else 0.0,
             "anchor": sum(has[i] for i in anchors) / len(anchors) if anchors else 1.0,
+            "event": _event_probability(sources[doc_id], events),
+            "story_cosine": max(cosine.get(mate, lowest) for mate in mates),
+            "story_count": math.log1p(len(mates)),
         }
     return out
+
+
+def _event_probability(source: dict[str, Any], events: set[str]) -> float:
+    """How likely the article reports one of the query's kinds of event (calibrated scores; an
+    article indexed without them counts its event types as certain)."""
+    if not events:
+        return 0.0
+    scores = source.get("event_scores") or {}
+    if scores:
+        return max(float(scores.get(event) or 0.0) for event in events)
+    return float(bool(events & set(source.get("event_types") or [])))
 
 
 @dataclass(frozen=True)

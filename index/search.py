@@ -51,6 +51,7 @@ SOURCE_FIELDS = [
     "lang",
     "story_id",
     "event_types",
+    "event_scores",
     "entities",
     "published_at",
     "source",

@@ -3,6 +3,7 @@ the language-centred cosine of kNN (index.space), the learned re-ranker (index.r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from elasticsearch import Elasticsearch
 from enrich.embed import Embedder, get_embedder, passage_text
 from index.indexer import index_articles
 from index.mapping import articles_alias, drop_articles
-from index.rerank import candidates, reranker
+from index.rerank import FEATURES, candidates, reranker
 from index.search import TUNED, SearchRequest, query_vector, search_articles
 from index.space import language_space
 from index.understand import understand
@@ -207,14 +208,40 @@ def test_reranker_features_read_the_query_units() -> None:
         "bm25": 0.0,
         "cover": 1.0,
         "anchor": 1.0,  # the query names nobody
+        "event": 0.0,  # "export controls" names a restriction; the article has no event scores or types
+        "story_cosine": 0.3,
+        "story_count": pytest.approx(math.log(2)),  # a story of one candidate
     }
+
+
+def test_reranker_reads_the_event_asked_for_and_the_story_as_a_whole() -> None:
+    """ "neues Claude-Modell" asks for a release: the article the classifier thinks a release scores
+    higher on `event` than the one about an ID check; an article whose story-mate matches well shares
+    that cosine."""
+    reading = understand("Anthropic neues Claude-Modell veröffentlicht")
+    sources = {
+        "release-de": {"title": "Anthropic stellt Claude vor", "event_scores": {"release": 0.9, "ban": 0.02}},
+        "id-check-de": {
+            "title": "Claude verlangt Ausweis",
+            "event_scores": {"release": 0.1, "restriction": 0.8},
+        },
+        "old-de": {"title": "Claude", "event_types": ["release"], "story_id": "s1"},
+        "zh": {"title": "Claude 发布", "story_id": "s1"},
+    }
+    cosine = {"release-de": 0.4, "id-check-de": 0.45, "old-de": 0.2, "zh": 0.6}
+    got = candidates(reading, sources, [], cosine)
+    assert got["release-de"]["event"] == 0.9 and got["id-check-de"]["event"] == 0.1
+    assert got["old-de"]["event"] == 1.0 and got["zh"]["event"] == 0.0  # types only: certain or not
+    assert got["old-de"]["story_cosine"] == 0.6 == got["zh"]["story_cosine"]
+    assert got["old-de"]["story_count"] == pytest.approx(math.log(3))
+    assert candidates(understand("Claude"), sources, [], cosine)["release-de"]["event"] == 0.0
 
 
 def test_hybrid_ranks_by_the_fitted_reranker(
     es: Elasticsearch, indexed: Settings, embedder: Embedder
 ) -> None:
     ranker = reranker(embedder.name)
-    assert ranker is not None and ranker.features == ("cosine", "bm25", "cover", "anchor")
+    assert ranker is not None and ranker.features == FEATURES
     request = SearchRequest(
         query="Anthropic bars Chinese-owned companies",
         collapse=False,
