@@ -1,11 +1,13 @@
 """Story state in Elasticsearch, shared by every run and every worker: the batch-shaped
 :class:`enrich.dedupe.StoryState` over two indices (names and mappings in :mod:`index.mapping`).
 
-* ``<prefix>-dedupe-<year>w<week>``: one document per article (``_id`` = article id), in the index
-  of its ISO week of publication (undated articles, and records stored before the split, in
-  ``<prefix>-dedupe``): what later articles are compared against (canonical-URL key, content hash,
-  LSH band keys, MinHash signature, the embedding for kNN, name-like words, protagonists, title
-  codes, ...) and the decision (``story_id``, ``duplicate_of``, ``match``, ``score``).
+* ``<prefix>-dedupe``: one document per article (``_id`` = article id), every record whatever its
+  age: what later articles are compared against (canonical-URL key, content hash, LSH band keys,
+  MinHash signature, name-like words, protagonists, title codes, ...) and the decision
+  (``story_id``, ``duplicate_of``, ``match``, ``score``). A dated record's vector is not indexed here
+  but in a copy of the record in ``<prefix>-dedupe-<year>w<week>``, the index of its ISO week of
+  publication, where the kNN look-ups go (undated records, and records stored before the split,
+  keep their vector here).
 * ``<prefix>-stories``: one document per story (``_id`` = story id): what the decision needs — the
   member ids, the members' vector sum (the centroid), and ``merged_into`` when the story was merged
   into another (lookups follow it). Article-level facts (size, outlets, languages, first report) are
@@ -15,12 +17,12 @@ Per batch, reads are one ``msearch`` (the batch's stored decisions, the exact an
 look-ups as ``terms`` queries, and one filtered kNN query per article, asked only of the week
 indices its time window reaches: same embedding model, published within the window or undated, only
 the fields the model reads in ``_source``; the cosine comes from the kNN score, so no vector travels
-back) and one search for redirects of the stories
-found. Writes are one bulk of new records (``op_type=create``, one refresh) and one bulk of story
-documents (optimistic concurrency, retried on conflict). A worker that loses the race for an article
-adopts the stored decision, and stories it founded through that article follow the stored one, so two
-workers deciding overlapping batches agree on every article's story id. No scripts: the local node
-has no Painless.
+back) and one search for redirects of the stories found. Writes are one bulk of the new records'
+week copies, one bulk of the new records (``op_type=create``) and one bulk of story documents
+(optimistic concurrency, retried on conflict). A worker that loses the race for an article adopts
+the stored decision (and rewrites the copies), and stories it founded through that article follow
+the stored one, so two workers deciding overlapping batches agree on every article's story id. No
+scripts: the local node has no Painless.
 """
 
 from __future__ import annotations
@@ -578,6 +580,9 @@ class EsState:
             ]
         created: list[Record] = []
         lost: list[Record] = []
+        # The week copies first: a run that dies between the two writes leaves a copy that its re-run
+        # overwrites, never a stored record that no kNN look-up can find.
+        self._write_weeks(records)
         if operations:
             # no refresh here: the next batch's reads refresh first (see neighbours)
             for record, info in zip(records, self._bulk(operations), strict=True):
@@ -592,7 +597,24 @@ class EsState:
         merges = dict(merges)
         if lost:
             adopted, created, merges = self._adopt(lost, created, merges)
-        self._write_weeks(created)
+            # The copies now carry the stored decisions: those of the articles another worker
+            # stored first, and the stories this batch's own articles moved to.
+            stored = {r.article_id: r for r in adopted}
+            self._write_weeks(
+                [
+                    *created,
+                    *(
+                        replace(
+                            r,
+                            story_id=stored[r.article_id].story_id,
+                            duplicate_of=stored[r.article_id].duplicate_of,
+                            match=stored[r.article_id].match,
+                            score=stored[r.article_id].score,
+                        )
+                        for r in lost
+                    ),
+                ]
+            )
         self._write_stories([*created, *completed], merges)
         if merges:
             self._rewrite_articles(merges)
@@ -636,17 +658,16 @@ class EsState:
         }
         return adopted, fixed, merges
 
-    def _write_weeks(self, created: Sequence[Record]) -> None:
-        """The kNN copies of the dated records this batch created, each in its week's index (created
-        from the template by its first write); written after the race for each article is settled,
-        so a copy always carries the stored decision."""
+    def _write_weeks(self, records: Sequence[Record]) -> None:
+        """The kNN copies of dated records, each in its week's index (created from the template by its
+        first write); written again, whole, whenever a record's decision changes."""
+        dated = [r for r in records if r.published is not None and r.vector is not None]
         operations: list[dict[str, Any]] = []
-        for record in created:
-            if record.published is not None and record.vector is not None:
-                name = dedupe_partition(self.settings, record.published)
-                operations += [{"index": {"_index": name, "_id": record.article_id}}, record_to_doc(record)]
+        for record in dated:
+            name = dedupe_partition(self.settings, record.published)
+            operations += [{"index": {"_index": name, "_id": record.article_id}}, record_to_doc(record)]
         for record, info in zip(
-            [r for r in created if r.published is not None and r.vector is not None],
+            dated,
             self._bulk(operations) if operations else [],
             strict=True,
         ):

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -333,7 +334,7 @@ def test_records_live_in_week_indices_and_stories_cross_week_borders(
     """Every record is in the base index (look-ups by id and term); its vector is indexed in a copy
     in the index of its ISO week, and a kNN look-up asks only the weeks its window reaches, so an
     article from Monday morning still joins the story of Sunday night's article."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     en, de, _ = load("cross_language.jsonl")
     sunday = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # last hour of ISO week 48
@@ -350,6 +351,30 @@ def test_records_live_in_week_indices_and_stories_cross_week_borders(
     assert got is not None and got.vector is not None  # read back from its week
     mapping = es.indices.get_mapping(index=f"{base}-2026w49")[f"{base}-2026w49"]["mappings"]
     assert mapping["properties"]["vector"]["type"] == "dense_vector"  # the template's, not a guess
+
+
+def test_a_run_that_died_between_its_writes_is_repaired_by_its_rerun(
+    es: Elasticsearch, isolated: Settings, batch: list[ArticleInput]
+) -> None:
+    """The week copies are written before the records: a run that died in between left copies with
+    its decisions and no records. The re-run decides again (the copies it finds are candidates like
+    any stored article) and writes records and copies: every article has a copy, every copy carries
+    the decision the base index holds, and every story named exists."""
+    items = [replace(item, published=item.published or datetime(2026, 11, 30, tzinfo=UTC)) for item in batch]
+    state = EsState(es, isolated)
+    died = [replace(fingerprint(item), story_id="s-from-the-run-that-died", match="new") for item in items]
+    state._write_weeks(died)  # the first of the run's writes, then nothing
+    decided = {r.article_id: r.story_id for r in StoryAssigner(EsState(es, isolated)).assign_batch(items)}
+    es.indices.refresh(index=f"{dedupe_index(isolated)}*")
+    copies = es.search(index=f"{dedupe_index(isolated)}-*", size=100)["hits"]["hits"]
+    assert {hit["_id"] for hit in copies} == set(decided)
+    assert {hit["_id"]: hit["_source"]["story_id"] for hit in copies} == decided
+    base = {
+        hit["_id"]: hit["_source"]["story_id"]
+        for hit in es.search(index=dedupe_index(isolated), size=100)["hits"]["hits"]
+    }
+    assert base == decided
+    assert all(state.story(story_id) is not None for story_id in set(decided.values()))
 
 
 def articles_of(items: list[ArticleInput]) -> Iterator[Article]:
