@@ -533,7 +533,7 @@ class EsState:
 
     def get(self, article_id: str) -> Record | None:
         try:
-            response = self.client.get(index=self.records_index, id=article_id)
+            response = self.client.get(index=self.records_index, id=article_id, source_exclude_vectors=False)
         except NotFoundError:
             return None
         record = doc_to_record(response["_source"])

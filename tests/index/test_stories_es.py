@@ -349,6 +349,10 @@ def test_records_live_in_week_indices_and_stories_cross_week_borders(
     assert all("vector" not in hit["_source"] for hit in stored)  # the base graph stays small
     got = EsState(es, isolated).get(de.id)
     assert got is not None and got.vector is not None  # read back from its week
+    undated = replace(load("zh_rewrite.jsonl")[0], published=None)
+    StoryAssigner(EsState(es, isolated)).assign(undated)
+    kept = EsState(es, isolated).get(undated.id)
+    assert kept is not None and kept.vector is not None  # an undated record keeps its vector in the base
     mapping = es.indices.get_mapping(index=f"{base}-2026w49")[f"{base}-2026w49"]["mappings"]
     assert mapping["properties"]["vector"]["type"] == "dense_vector"  # the template's, not a guess
 
