@@ -7,15 +7,14 @@ heavy libraries at module level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Asset
 
-from newsradar.article import Article
-from newsradar.batches import batch_dir, read_articles, write_articles
+from newsradar.batches import batch_dir
 from newsradar.settings import Settings, get_settings
 
 RAW_ARTICLES = Asset(name="newsradar_raw_articles", uri="newsradar://raw-articles")
@@ -75,11 +74,7 @@ def stage_path(settings: Settings, run_id: str, step: int, name: str) -> str:
     return f"{batch_dir(settings, run_id)}/{step:02d}-{name}.jsonl"
 
 
-def transform(source: str, target: str, stage: Callable[[list[Article]], object]) -> str:
-    """Read a batch, apply one stage in place, write the next batch; returns the new path."""
-    articles = list(read_articles(source))
-    if articles:
-        stage(articles)
-    count = write_articles(target, articles)
-    print(f"{count} articles: {source} -> {target}")
-    return target
+def enriched_path(settings: Settings, run_id: str) -> str:
+    """The process DAG's enriched batch of a run (what `index` reads, and what a re-run of `enrich`
+    overwrites)."""
+    return stage_path(settings, run_id, 1, "enriched")

@@ -1,4 +1,4 @@
-"""newsradar_process: enrich a crawled batch stage by stage and index it; emits indexed articles."""
+"""newsradar_process: enrich a crawled batch and index it; emits indexed articles."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 
 from dagkit import INDEXED_ARTICLES, RAW_ARTICLES, dag_args
-from enrich.stages import STAGE_NAMES, STAGES
+from enrich.stages import STAGES
 
 DOC = f"""
 ### newsradar_process
 
-Runs whenever `newsradar_crawl` publishes a batch (asset `newsradar_raw_articles`). Each task reads
-the previous stage's batch from staging and writes its own (`<staging>/batches/<run_id>/NN-stage.jsonl`);
-only paths travel through XCom, never articles. The stage tasks come from the enrichment stage
-registry (`enrich/stages.py`), the same stages `newsradar ingest` runs:
+Runs whenever `newsradar_crawl` publishes a batch (asset `newsradar_raw_articles`). Tasks pass batches
+as paths on the staging store (`<staging>/batches/<run_id>/NN-name.jsonl`), never articles in XCom:
 
-`collect` → {" → ".join(f"`{name}`" for name in STAGE_NAMES)} → `index`
+`collect` → `enrich` → `index`
 
-{chr(10).join(f"- **{stage.name}**: {stage.summary}." for stage in STAGES)}
+- **collect**: the crawl batch's raw files, deduplicated by article id, as `00-raw.jsonl`.
+- **enrich**: the enrichment stages of the stage registry (`enrich/stages.py`), the same ones
+  `newsradar ingest` runs, in one process so each model is loaded once and the vector made by `embed` is
+  reused in memory; the log gives each stage's time. Writes `01-enriched.jsonl`.
+{chr(10).join(f"  - **{stage.name}**: {stage.summary}." for stage in STAGES)}
 - **index**: bulk into `<prefix>-articles` with stable ids; updates the asset `newsradar_indexed_articles`,
   which starts `newsradar_alerts`.
 
@@ -27,9 +29,10 @@ registry (`enrich/stages.py`), the same stages `newsradar ingest` runs:
 
 **When it fails**
 - `collect`: the manifest or a raw file is missing (staging cleaned too early?); re-crawl.
-- `translate`: the translation server is down; the stage records `failed` per article and goes on —
-  a task failure here means a bug; see the log.
-- `dedupe` / `index`: Elasticsearch is unreachable or rejected documents. Start it, then clear the
+- `enrich`: the translation server being down is not a failure (the stage records `failed` per article
+  and goes on); Elasticsearch being unreachable is (story assignment reads and writes story state): start
+  it, then clear the task. Any other failure is a bug; the traceback names the stage.
+- `index`: Elasticsearch is unreachable or rejected documents. Start it, then clear the
   task: ids are stable and every rejected document is kept for retry with its reason, never dropped.
 Every task can be cleared and re-run for the same batch without creating duplicates.
 """
@@ -74,18 +77,25 @@ def newsradar_process() -> None:
         return target
 
     @task
-    def run_stage(path: str, name: str, step: int) -> str:
-        """One enrichment stage over the batch at ``path``; writes and returns the next batch."""
-        from dagkit import stage_path, transform
-        from enrich.stages import StageContext, stage
+    def enrich(path: str) -> str:
+        """All enrichment stages over the batch at ``path``: one task, not one per stage, because each
+        task process loads its own models (the embedding model alone is ~0.4 s of CPU, and classify
+        needs it again) and every hand-over between tasks waits for the scheduler."""
+        from dagkit import enriched_path
+        from enrich.stages import StageContext, run_stages
         from index.client import get_client
         from index.stories import story_state
+        from newsradar.batches import read_articles, write_articles
         from newsradar.settings import get_settings
 
         settings = get_settings()
         context = StageContext(settings, stories=story_state(get_client(settings), settings))
-        target = stage_path(settings, get_current_context()["run_id"], step, name)
-        return transform(path, target, lambda batch: stage(name).run(batch, context))
+        report = run_stages(list(read_articles(path)), context)
+        print(report.summary())
+        target = enriched_path(settings, get_current_context()["run_id"])
+        count = write_articles(target, report.articles)
+        print(f"{count} articles: {path} -> {target}")
+        return target
 
     @task(outlets=[INDEXED_ARTICLES])
     def index(path: str) -> dict[str, Any]:
@@ -115,10 +125,9 @@ def newsradar_process() -> None:
             raise RuntimeError(f"{retryable} documents could not be indexed (listed above, kept for retry)")
         return summary
 
-    path: Any = collect()  # an XComArg: the batch path, resolved when each task runs
-    for step, name in enumerate(STAGE_NAMES, start=1):
-        path = run_stage.override(task_id=name)(path, name, step)
-    index(path)
+    raw: Any = collect()  # XComArgs: batch paths, resolved when each task runs
+    enriched: Any = enrich(raw)
+    index(enriched)
 
 
 newsradar_process()

@@ -6,7 +6,8 @@ language → translate → embed → classify → dedupe
 Order matters: translation needs the language, classification and story assignment need the vector
 and the language. Each stage fills its own fields of the ``Article`` records in place and reuses what
 an earlier stage computed (the vector is made once, by ``embed``); a stage never recomputes another
-stage's output. The DAG makes one task per entry of :data:`STAGES`, so a new stage is one entry here.
+stage's output. The process DAG runs them all in its one ``enrich`` task, so a new stage is one entry
+here.
 
 Heavy libraries are imported inside the stage functions: DAG files import this module at parse time.
 """

@@ -63,7 +63,7 @@ def test_crawl_dag_maps_one_task_per_source_in_a_pool(bag: DagBag) -> None:
 
 def test_process_chain_and_assets(bag: DagBag) -> None:
     dag = bag.dags["newsradar_process"]
-    chain = ["collect", "language", "translate", "embed", "classify", "dedupe", "index"]
+    chain = ["collect", "enrich", "index"]
     for upstream, downstream in itertools.pairwise(chain):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert _uris(dag.get_task("index").outlets) == {"newsradar://indexed-articles"}
