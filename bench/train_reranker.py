@@ -33,7 +33,10 @@ from index.search import TUNED, SearchRequest, search_articles
 from newsradar.settings import Settings
 
 FOLDS = 5
-C = 1.0  # inverse regularisation of the logistic regression
+# Inverse regularisation of the logistic regression. 0.1 and 1 rank the dev and held-out queries alike
+# (nDCG@10 within 0.001 per language); the stronger regularisation is kept, as the safer choice for
+# 102 queries and seven features.
+C = 0.1
 
 
 def candidate_features(

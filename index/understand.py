@@ -154,9 +154,9 @@ def vocabulary(path: Path = VOCABULARY_PATH) -> dict[str, Concept]:
 
 
 @lru_cache(maxsize=1)
-def _concept_patterns() -> list[tuple[re.Pattern[str], str, bool]]:
-    """(pattern, concept key, whether it may match inside a word) for every spelling, longest first.
-    German spellings of five letters or more may start inside a query word: compounds."""
+def _concept_patterns() -> list[tuple[re.Pattern[str], str, int]]:
+    """(pattern, concept key, length of the spelling) for every spelling, longest first. German
+    spellings of five letters or more may start inside a query word: compounds."""
     items: list[tuple[int, re.Pattern[str], str, bool]] = []
     for concept in vocabulary().values():
         for lang in LANGS:
@@ -170,7 +170,7 @@ def _concept_patterns() -> list[tuple[re.Pattern[str], str, bool]]:
                 head = "" if inside else f"(?<![{_LATIN_LETTER}])"
                 items.append((len(term.text), re.compile(head + body + tail), concept.key, inside))
     items.sort(key=lambda item: -item[0])
-    return [(pattern, key, inside) for _, pattern, key, inside in items]
+    return [(pattern, key, length) for length, pattern, key, _ in items]
 
 
 @lru_cache(maxsize=1)
@@ -276,10 +276,13 @@ def understand(text: str) -> Understanding:
         found.append((span.start, _entity_unit(span.alias.entity, surface)))
         if _versioned(surface, span.alias.entity):
             found.append((span.start, _version_unit(surface)))
-    for pattern, key, _inside in _concept_patterns():
+    for pattern, key, length in _concept_patterns():
         for match in pattern.finditer(lowered):
             start, end = match.span()
-            if end <= start or any(taken[start:end]):
+            # A stem runs on over the rest of a compound ("böller*" over "Böllerverbot"): it ends
+            # where a concept found before begins, if its spelling still fits.
+            end = next((i for i in range(start, end) if taken[i]), end)
+            if end - start < max(length, 1) or any(taken[start:end]):
                 continue
             for i in range(start, end):
                 taken[i] = True
@@ -426,7 +429,9 @@ def understood_query(
     """The units as one query. A document matches when it has most of the required units (its own
     language's words included), or — across languages — all the units that have spellings in every
     language (entities and concepts) when there are at least two of them; words no other language
-    spells then only add score. Optional units and event types add score."""
+    spells then only add score. A named company, model or agency (an anchor) is required, and then
+    one unit fewer of the rest: "Kling video generation model" must find "快手可灵AI迎来最强更新",
+    which names Kling and no video. Optional units and event types add score."""
     required = reading.required
     if not required:
         if not reading.units:
@@ -435,9 +440,13 @@ def understood_query(
     anchors = [u for u in required if u.anchor] if boosts.anchors else []
     rest = [u for u in required if u not in anchors]
     must = [unit_query(u, fields, boosts) for u in anchors]
+    ranking: list[dict[str, Any]] = []  # required units a document may lack: they only add score
     if rest:
         clauses = [unit_query(u, fields, boosts) for u in rest]
-        need = min_should_match(len(clauses)) if not anchors else max(1, min_should_match(len(clauses)))
+        need = min_should_match(len(clauses)) if not anchors else max(0, min_should_match(len(clauses)) - 1)
+        if need == 0:  # a named thing and one more unit: the name alone makes a match
+            ranking, rest = clauses, []
+    if rest:
         loose: dict[str, Any] = {"bool": {"should": clauses, "minimum_should_match": need}}
         translatable = [u for u in rest if u.kind != "word"]
         if translatable and len(translatable) < len(rest) and len(translatable) + len(anchors) >= 2:
@@ -451,7 +460,7 @@ def understood_query(
             }
         must.append(loose)
     core: dict[str, Any] = must[0] if len(must) == 1 else {"bool": {"must": must}}
-    extras: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = list(ranking)
     for unit in reading.units:
         if unit.kind == "version":
             extras.append(unit_query(unit, fields, boosts))

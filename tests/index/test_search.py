@@ -254,6 +254,14 @@ def test_query_in_any_language_reaches_the_others(run: Run, corpus: list[Article
     }
 
 
+def test_a_named_thing_finds_its_coverage_without_the_other_words(run: Run) -> None:
+    """With a named company or model in the query, the rest needs one unit fewer: Kling's articles
+    say nothing of export controls, yet "Kling export controls" finds them, and only them (the name
+    stays required: the chip export stories do not come)."""
+    result = run(query="Kling export controls", mode="bm25", collapse=False, limit=10)
+    assert {h.story_id for h in result.hits} == {"story-kling"}
+
+
 def test_relevance_floor_moves_unrelated_hits_below(run: Run) -> None:
     result = run(query="Exportkontrollen Chips", collapse=True, limit=10)
     assert result.hits and result.hits[0].story_id == "story-chips"
