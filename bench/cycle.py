@@ -434,7 +434,7 @@ def run(quick: bool) -> list[Row]:
         ),
         Row(
             "cycle",
-            "cold start of an embed task (imports + model)",
+            "cold start of an embedding task (imports + model)",
             r["cold_embed_task_cpu_s"],
             "CPU s",
             r["bare_python_cpu_s"],
