@@ -17,10 +17,10 @@ at the end. Measured:
   The harness's own heap (the DagBag, the warm-up's Airflow state: about four times what a task
   process holds) is frozen out of the garbage collector before the measured cycles, so a full
   collection of it is not charged to the pipeline; the cycles' own objects are collected as usual.
-  Each cycle and each baseline starts on an idle node (`settle`). A second figure leaves out what
-  ``dag.test()`` spends re-parsing the DAG folder and re-writing every DAG to the metadata database
-  before each run (`HarnessCpu`, about 0.3 s per cycle): a test-harness step the scheduler does not
-  take per run;
+  Each cycle and each baseline starts on an idle node (`wait_for_idle_node`). A second figure
+  leaves out what ``dag.test()`` spends re-parsing the DAG folder and re-writing every DAG to the
+  metadata database before each run (`HarnessCpu`, about 0.3 s per cycle): a test-harness step the
+  scheduler does not take per run;
 * cold start of an embedding task: a fresh interpreter importing the enrichment code and loading
   the model — what the `enrich` task pays when Airflow runs it in its own process; baseline: a bare
   interpreter start.
@@ -50,7 +50,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import REPO, Row, bench_prefix, drop_prefix
+from bench.report import REPO, Row, bench_prefix, drop_prefix, es_cpu_ms
 
 RULE = """
 name: freshness-probe
@@ -152,11 +152,6 @@ def add_copies(site: Path, count: int, tag: str) -> int:
 # ------------------------------------------------------------------------------------------- the cycle
 
 
-def es_cpu_ms(client: Any) -> float:
-    stats = client.nodes.stats(metric="process")
-    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats["nodes"].values()))
-
-
 class HarnessCpu:
     """CPU that ``dag.test()`` spends on itself: before each run it re-parses the DAG folder and writes
     every DAG to the metadata database again (a test-harness step; the scheduler runs a DAG from its
@@ -187,7 +182,7 @@ class HarnessCpu:
 HARNESS = HarnessCpu()
 
 
-def settle(client: Any, quiet: float = 0.1, longest: float = 20.0) -> None:
+def wait_for_idle_node(client: Any, quiet: float = 0.1, longest: float = 20.0) -> None:
     """Wait until Elasticsearch is idle (under ``quiet`` of one core over half a second). After a batch
     the node builds its vector graphs and merges segments for seconds; an embedding measured meanwhile
     shares the two cores with it and its CPU time varied by a third from one measurement to the next."""
@@ -340,9 +335,9 @@ def measure(copies: int, cycles: int = 3) -> dict[str, Any]:
                 note = f"cost cycle {round_}/{cycles}: {copies} re-published articles"
                 print(note, file=sys.stderr, flush=True)
                 add_copies(site, copies, f"copy{round_}")
-                settle(client)
+                wait_for_idle_node(client)
                 cost = cycle(dags, settings, client)
-                settle(client)
+                wait_for_idle_node(client)
                 cost["raw_cpu_s"], cost["raw_n"] = raw_embedding_cpu(settings, cost["process_run"])
                 costs.append(cost)
 

@@ -103,6 +103,12 @@ def drop_prefix(client: Elasticsearch, prefix: str) -> None:
         client.options(ignore_status=404).indices.delete_index_template(name=template["name"])
 
 
+def es_cpu_ms(client: Elasticsearch) -> float:
+    """CPU time of the Elasticsearch node(s) so far (shared node: others' work is included)."""
+    stats = client.nodes.stats(metric="process")
+    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats["nodes"].values()))
+
+
 def cpus() -> int:
     return os.cpu_count() or 1
 

@@ -41,7 +41,7 @@ import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import bulk
 
-from bench.report import Row, bench_prefix, drop_prefix, ensure_node, peak_rss_mib, reset_peak_rss
+from bench.report import Row, bench_prefix, drop_prefix, ensure_node, es_cpu_ms, peak_rss_mib, reset_peak_rss
 from enrich.dedupe import StoryDoc, article_input, fingerprint
 from index.indexer import story_facts, to_document
 from index.mapping import (
@@ -225,12 +225,6 @@ def drop_articles(client: Elasticsearch, settings: Settings, added: list[Article
     )
     bulk(client, actions, raise_on_error=False)
     client.indices.refresh(index=f"{articles_alias(settings)},{dedupe_records(settings)}")
-
-
-def es_cpu_ms(client: Elasticsearch) -> float:
-    """CPU time of the Elasticsearch node(s) so far (shared node: others' work is included)."""
-    stats = client.nodes.stats(metric="process")
-    return float(sum(node["process"]["cpu"]["total_in_millis"] for node in stats["nodes"].values()))
 
 
 def measure_batch(client: Elasticsearch, settings: Settings, batch: list[Article]) -> dict[str, float]:
