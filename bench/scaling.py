@@ -43,7 +43,7 @@ from elasticsearch.helpers import bulk
 
 from bench.report import Row, bench_prefix, drop_prefix, ensure_node, es_cpu_ms, peak_rss_mib, reset_peak_rss
 from enrich.dedupe import StoryDoc, article_input, fingerprint
-from index.indexer import story_facts, to_document
+from index.indexer import to_document
 from index.mapping import (
     EMBEDDING_DIM,
     articles_alias,
@@ -131,15 +131,12 @@ def preload(
     EsState(client, settings, EMBEDDING_DIM)  # creates the stories index and the week indices' template
     indices = [alias, dedupe_records(settings), stories_index(settings)]
     client.indices.put_settings(index=",".join(indices), settings={"index": {"refresh_interval": "-1"}})
-    stories: dict[str, tuple[StoryDoc, list[dict[str, Any]]]] = {}
+    stories: dict[str, StoryDoc] = {}
     if start % STORY_SIZE:  # the story the previous preload left open
         sid = f"story-{start // STORY_SIZE}"
         found = client.options(ignore_status=404).get(index=stories_index(settings), id=sid)
         if found.get("found"):
-            members = client.search(
-                index=alias, query={"term": {"story_id": sid}}, source_includes=list(_FACT_FIELDS)
-            )["hits"]["hits"]
-            stories[sid] = (doc_to_story(found["_source"]), [hit["_source"] for hit in members])
+            stories[sid] = doc_to_story(found["_source"])
 
     def actions() -> Any:
         for n in range(start, end):
@@ -149,11 +146,9 @@ def preload(
             record = fingerprint(article_input(item))
             record.story_id = item.story_id
             record.match = "new" if n % STORY_SIZE == 0 else "story"
-            doc, members = stories.get(item.story_id) or (StoryDoc(item.story_id, created_at=published), [])
+            doc = stories.get(item.story_id) or StoryDoc(item.story_id, created_at=published)
             article_doc = to_document(item, now=item.published)
-            members = [*members, {k: article_doc.get(k) for k in _FACT_FIELDS}]
-            stories[item.story_id] = (doc.with_members([record]), members)
-            article_doc.update(story_facts(members))  # earlier members' facts are not updated: bench data
+            stories[item.story_id] = doc.with_members([record])
             yield {"_index": alias, "_id": item.id, "_source": article_doc}
             # as index.stories stores a record: all of it in the base index, the vector in its week's copy
             yield {"_index": dedupe_index(settings), "_id": item.id, "_source": base_doc(record)}
@@ -166,7 +161,7 @@ def preload(
                 yield {
                     "_index": stories_index(settings),
                     "_id": item.story_id,
-                    "_source": story_to_doc(stories[item.story_id][0]),
+                    "_source": story_to_doc(stories[item.story_id]),
                 }
             if n % STORY_SIZE == STORY_SIZE - 1:
                 del stories[item.story_id]  # complete: never touched again by the preload
@@ -190,9 +185,6 @@ def settle(client: Elasticsearch, indices: list[str], timeout: float = 900.0) ->
         merges = client.indices.stats(index=names, metric="merge")["_all"]["total"]["merges"]
         quiet = quiet + 1 if merges["current"] == 0 else 0
         time.sleep(2)
-
-
-_FACT_FIELDS = ("id", "source", "lang", "published_at", "first_seen_at")
 
 
 def new_batch(size: int, count: int, now: datetime, salt: int = 0) -> list[Article]:

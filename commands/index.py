@@ -105,7 +105,7 @@ def index_migrate(
 
 @index_app.command("retry")
 def index_retry() -> None:
-    """Re-submit documents (and story updates) that failed in earlier runs."""
+    """Re-submit documents that failed in earlier runs."""
     from index.indexer import retry_failed
 
     report = retry_failed(_client(), get_settings())

@@ -321,7 +321,7 @@ def to_fingerprint(record: Record) -> Fingerprint:
 @dataclass
 class StoryDoc:
     """What the state keeps per story: what the decision needs, never article-level facts (size,
-    outlets, languages and the first report are ``index.indexer.story_facts``, from the articles).
+    outlets, languages and the first report are ``index.story_facts``, from the articles).
 
     ``vector_sum`` (the sum of the members' vectors of ``embedding_model``, ``vectors`` of them) gives
     the story's centroid; ``merged_into`` redirects a story merged into another."""

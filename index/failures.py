@@ -7,7 +7,8 @@ resolution of one that was indexed since — and never rewrites another run's fi
 files in time order; the maintenance DAG compacts them. It lives on staging rather than in the index
 because the index being unreachable is the commonest reason an entry exists.
 
-Entries of kind `story` stand for a story whose denormalised fields could not be written. A document
+Entries of kind `story` (a story whose denormalised fields could not be written) come from versions that
+kept story facts on every member; the next run resolves them, since nothing is owed any more. A document
 that Elasticsearch rejects for good (a 4xx other than 429: a mapping conflict, an oversized field), or
 that failed `INDEX_RETRY_LIMIT` times, is *quarantined*: kept and listed (`newsradar index failures`),
 but no longer re-sent by every run — a poison document must not fail every later index task. `newsradar
@@ -52,17 +53,6 @@ def failure_entry(
         "first_failed_at": (previous or {}).get("first_failed_at", now),
         "last_failed_at": now,
         "document": document,
-    }
-
-
-def story_failure(story_id: str, reason: str) -> dict[str, Any]:
-    return {
-        "id": f"story:{story_id}",
-        "kind": "story",
-        "story_id": story_id,
-        "reason": reason,
-        "quarantined": False,
-        "last_failed_at": datetime.now(UTC).isoformat(),
     }
 
 

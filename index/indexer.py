@@ -1,5 +1,4 @@
-"""Bulk indexing of articles: stable ids, batches, retries with backoff, failures kept for retry, and
-story-level fields kept consistent across every member of a story.
+"""Bulk indexing of articles: stable ids, batches, retries with backoff, failures kept for retry.
 
 * A document's `_id` is the article id (derived from the canonical URL), so a re-run overwrites and
   never duplicates.
@@ -11,14 +10,14 @@ story-level fields kept consistent across every member of a story.
 * A node that stays unreachable after the retries (stopped, crashed, partitioned) fails the rest of the
   batch at once, into the failures file, instead of aborting the run and losing what it knew: the
   failures file is written even when the run ends in an exception.
-* The local node has no scripts and no `_update_by_query`, so story facts (size, outlets, languages,
-  first report) are recomputed in the client from a search over the story and written back with
-  partial-update bulk requests — to the story's earlier articles too.
+* A document carries its `story_id` and nothing else about its story. What a hit says of its story
+  (size, outlets, languages) is counted when the hit is shown (`index.story_facts`), so a growing
+  story never rewrites its earlier members: one chunk is one bulk request of its own documents.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,14 +28,13 @@ from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import streaming_bulk
 
-from index.failures import FailureStore, failure_entry, story_failure
+from index.failures import FailureStore, failure_entry
 from index.mapping import EmbeddingModelMismatch, ensure_articles_index, ensure_same_model
 from newsradar.article import Article
-from newsradar.dates import earlier, iso_or_none, parse_iso
+from newsradar.dates import earlier, iso_or_none
 from newsradar.http import Transient, with_retries
 from newsradar.settings import Settings
 
-STORY_FIELDS = ("story_size", "story_sources", "story_langs", "story_first_seen_at")
 _MAX_BACKOFF = 30.0
 
 
@@ -46,7 +44,6 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason); kept for retry
     resubmitted: int = 0  # pending failures of earlier runs sent again
     quarantined: int = 0  # failures kept but no longer re-sent by every run (rejected for good)
-    stories_updated: int = 0  # documents whose story fields changed
     by_lang: Counter[str] = field(default_factory=Counter)
 
 
@@ -96,10 +93,6 @@ def to_document(article: Article, now: datetime | None = None) -> dict[str, Any]
         "ai_related": article.ai_related,
         "event_type": article.event_type,
         "event_scores": dict(article.event_scores),
-        "story_size": 1,
-        "story_sources": [article.source],
-        "story_langs": [article.lang] if article.lang else [],
-        "story_first_seen_at": iso_or_none(article.published or article.fetched_at or now),
         "embedding": article.embedding,
         "embedding_model": article.embedding_model,
         "embedding_dim": len(article.embedding) if article.embedding else None,
@@ -127,14 +120,12 @@ class _Outcome:
 
 
 def _bulk_op(action: dict[str, Any]) -> dict[str, Any]:
-    op: dict[str, Any] = {"_op_type": action["op"], "_index": action["index"], "_id": action["id"]}
-    if action["op"] == "update":
-        # Two runs refreshing the same story write the same facts: let the node re-apply the
-        # partial update on a version conflict instead of failing the document.
-        op.update(doc=action["body"], retry_on_conflict=5)
-    else:
-        op["_source"] = action["body"]
-    return op
+    return {
+        "_op_type": action["op"],
+        "_index": action["index"],
+        "_id": action["id"],
+        "_source": action["body"],
+    }
 
 
 def send_bulk(
@@ -217,8 +208,7 @@ def index_documents(
     include_quarantined: bool = False,
 ) -> IndexReport:
     """Index documents (see `to_document`) under their `id`, then re-submit pending failures of
-    earlier runs that no fresher version replaced (quarantined ones only with ``include_quarantined``),
-    then bring story fields up to date.
+    earlier runs that no fresher version replaced (quarantined ones only with ``include_quarantined``).
 
     ``indexed_at`` is the moment a document actually lands: a document kept for retry and indexed
     later counts as new then, so alert evaluation (which looks at what was indexed since its
@@ -230,7 +220,6 @@ def index_documents(
     changes: dict[str, dict[str, Any] | None] = {}  # what this run adds to the failure journal
     report = IndexReport()
     seen: set[str] = set()
-    sync = _StorySync(client, alias)
 
     unreachable: list[str] = []  # set once the node stopped answering: the rest fails fast
 
@@ -243,29 +232,6 @@ def index_documents(
     def resolve(key: str) -> None:
         if pending.pop(key, None) is not None or key in changes:
             changes[key] = None
-
-    def keep_story(story_id: str, reason: str) -> None:
-        entry = story_failure(story_id, reason)
-        if changes.get(entry["id"]) is None:  # one report line per story
-            report.failed.append((entry["id"], reason))
-        pending[entry["id"]] = changes[entry["id"]] = entry
-
-    def owe_stories(chunk: list[dict[str, Any]], reason: str, left: Iterable[str] = ()) -> None:
-        """The node went away: the chunk's stories are recounted once it is back."""
-        for story_id in {doc["story_id"] for doc in chunk if doc.get("story_id")} | set(left):
-            keep_story(story_id, reason)
-
-    # Stories whose facts an earlier run could not write: recounted with the next chunk.
-    story_retries: set[str] = set()
-
-    def update_members(updates: list[dict[str, Any]]) -> None:
-        """Bring earlier members' story facts up to date (partial updates, one bulk)."""
-        if not updates:
-            return
-        result = send_bulk(client, updates, max_attempts=max_attempts, initial_backoff=initial_backoff)
-        report.stories_updated += len(result.ok)
-        for action, reason, _ in result.failed:
-            keep_story(action["story"], reason)
 
     vector_spaces: dict[tuple[str, int], str] = {}  # (model, dim) -> "" if the index takes it, else why not
 
@@ -291,7 +257,6 @@ def index_documents(
         if unreachable:
             for doc in chunk:
                 fail(doc, unreachable[0], 503)
-            owe_stories(chunk, unreachable[0])
             return
         chunk = refuse_other_models(chunk)
         if not chunk:
@@ -302,51 +267,28 @@ def index_documents(
             unreachable.append(existing)
             for doc in chunk:
                 fail(doc, existing, 503)
-            owe_stories(chunk, existing)
             return
         now = datetime.now(UTC).isoformat()
-        left: set[str] = set()  # stories a re-indexed document leaves: recounted too
         for doc, old in zip(chunk, existing, strict=True):
             doc["indexed_at"] = now
             if old.get("found"):
-                before = old["_source"]
-                if before.get("story_id") and before["story_id"] != doc.get("story_id"):
-                    left.add(before["story_id"])
-                doc["first_seen_at"] = earlier(before.get("first_seen_at"), doc.get("first_seen_at"))
-        try:
-            updates = sync.prepare(chunk, left | story_retries)
-            story_retries.clear()
-        except (ApiError, ESConnectionError, ConnectionTimeout) as error:  # documents first; facts later
-            updates = []
-            owe_stories(chunk, f"story facts not read: {error}", left)
-        # The chunk and its stories' stale members in one request: one round trip per chunk.
+                doc["first_seen_at"] = earlier(old["_source"].get("first_seen_at"), doc.get("first_seen_at"))
         actions = [{"op": "index", "index": alias, "id": doc["id"], "body": doc} for doc in chunk]
-        outcome = send_bulk(
-            client, actions + updates, max_attempts=max_attempts, initial_backoff=initial_backoff
-        )
-        written = [action for action in outcome.ok if "story" not in action]
-        sync.wrote(action["body"] for action in written)
-        report.stories_updated += len(outcome.ok) - len(written)
-        for action in written:
-            body = action["body"]
+        outcome = send_bulk(client, actions, max_attempts=max_attempts, initial_backoff=initial_backoff)
+        for action in outcome.ok:
             report.indexed += 1
-            report.by_lang[body.get("lang") or "unknown"] += 1
+            report.by_lang[action["body"].get("lang") or "unknown"] += 1
             resolve(action["id"])
-        # A story with a document that did not land is recounted when that document is retried.
-        unsettled = {a["body"].get("story_id") for a, _, _ in outcome.failed if "story" not in a}
         for action, reason, status in outcome.failed:
-            if "story" not in action:
-                fail(action["body"], reason, status)
-            elif action["story"] not in unsettled:
-                keep_story(action["story"], reason)
+            fail(action["body"], reason, status)
         if outcome.failed and all(r.startswith("connection failed") for _, r, _ in outcome.failed):
             unreachable.append(outcome.failed[0][1])
-            owe_stories(chunk, unreachable[0], left)
 
     try:
         if retry_pending:
+            # Entries of kind "story" were written by versions that kept story facts on every member:
+            # facts are counted at search time now, so nothing is owed for them.
             for key in [key for key, entry in pending.items() if entry.get("kind") == "story"]:
-                story_retries.add(pending[key]["story_id"])
                 resolve(key)
         for chunk in _chunks(documents, chunk_size):
             seen.update(doc["id"] for doc in chunk)
@@ -362,18 +304,9 @@ def index_documents(
             report.resubmitted = len(leftovers)
             for chunk in _chunks(leftovers, chunk_size):
                 run(chunk)
-        if story_retries and not unreachable:  # none of this run's chunks took them along
-            try:
-                update_members(sync.prepare([], story_retries))
-                story_retries.clear()
-            except (ApiError, ESConnectionError, ConnectionTimeout) as error:
-                for story_id in story_retries:
-                    keep_story(story_id, f"story facts not read: {error}")
-        for story_id in story_retries:  # the node went away before they were recounted
-            keep_story(story_id, unreachable[0] if unreachable else "not recounted")
     finally:
         store.record(changes)
-    if (report.indexed or report.stories_updated) and not unreachable:
+    if report.indexed and not unreachable:
         client.indices.refresh(index=alias)
     return report
 
@@ -401,124 +334,10 @@ def _mget(
         return f"{error} (gave up after {max_attempts} attempts)"
 
 
-def story_facts(members: list[dict[str, Any]]) -> dict[str, Any]:
-    """What every member of a story carries about the whole story."""
-    first: str | None = None
-    for member in members:
-        first = earlier(first, member.get("published_at") or member.get("first_seen_at"))
-    return {
-        "story_size": len(members),
-        "story_sources": sorted({m["source"] for m in members if m.get("source")}),
-        "story_langs": sorted({m["lang"] for m in members if m.get("lang")}),
-        "story_first_seen_at": first,
-    }
-
-
-def _same(current: dict[str, Any], facts: dict[str, Any]) -> bool:
-    for key, value in facts.items():
-        have = current.get(key)
-        if key == "story_first_seen_at" and have and value:
-            if parse_iso(have) != parse_iso(value):
-                return False
-        elif have != value:
-            return False
-    return True
-
-
-class _StorySync:
-    """Story facts of the stories one indexing run touches, kept right with one search and at most
-    one bulk of partial updates per chunk.
-
-    Before a chunk is written, the current members of its stories are read from the index (one
-    search) and merged with what this run wrote itself (not yet searchable); each new document goes
-    in with its story's facts already right, and only earlier members whose copy is now stale are
-    written again. A story entirely new in the chunk costs no extra write at all.
-
-    A stale member this run wrote recently is sent again whole (an ``index`` action from the body
-    kept in memory), not as a partial update: an update reads the document in real time, and a
-    document not yet refreshed makes the node refresh the shard first, which cost as much as
-    indexing the whole chunk. Older members (not in memory) get partial updates.
-    """
-
-    KEEP_BODIES = 1000  # full bodies of the most recent writes: stories cross chunk borders nearby
-
-    FIELDS = ("id", "story_id", "source", "lang", "published_at", "first_seen_at", *STORY_FIELDS)
-
-    def __init__(self, client: Elasticsearch, alias: str) -> None:
-        self.client = client
-        self.alias = alias
-        self.written: dict[str, dict[str, Any]] = {}  # id -> member fields, as this run wrote them
-        self.bodies: OrderedDict[str, dict[str, Any]] = OrderedDict()  # id -> recent full body
-
-    def _members(self, story_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
-        members: dict[str, dict[str, dict[str, Any]]] = {sid: {} for sid in story_ids}
-        ordered = sorted(story_ids)
-        for start in range(0, len(ordered), 500):
-            after: list[Any] | None = None
-            while True:
-                page = self.client.search(
-                    index=self.alias,
-                    size=1000,
-                    query={"terms": {"story_id": ordered[start : start + 500]}},
-                    source_includes=list(self.FIELDS),
-                    sort=[{"id": "asc"}],
-                    search_after=after,
-                )["hits"]["hits"]
-                for hit in page:
-                    members[hit["_source"]["story_id"]][hit["_id"]] = hit["_source"]
-                if len(page) < 1000:
-                    break
-                after = page[-1]["sort"]
-        for doc_id, fields in self.written.items():  # this run's own writes win over the index
-            for story in members.values():
-                story.pop(doc_id, None)
-            if fields.get("story_id") in members:
-                members[fields["story_id"]][doc_id] = fields
-        return members
-
-    def prepare(self, chunk: list[dict[str, Any]], left: set[str]) -> list[dict[str, Any]]:
-        """Set the story facts on the chunk's documents; returns the partial updates that bring the
-        stories' other members (and those of stories a document ``left``) up to date."""
-        ids = {doc["id"] for doc in chunk}
-        members = self._members({doc["story_id"] for doc in chunk if doc.get("story_id")} | left)
-        for story in members.values():
-            for doc_id in ids:
-                story.pop(doc_id, None)  # re-indexed documents are counted where they are now
-        for doc in chunk:
-            if doc.get("story_id"):
-                members[doc["story_id"]][doc["id"]] = doc
-        updates: list[dict[str, Any]] = []
-        for story_id, story in members.items():
-            if not story:
-                continue
-            facts = story_facts(list(story.values()))
-            for doc_id, member in story.items():
-                if doc_id in ids:
-                    member.update(facts)
-                elif not _same(member, facts):
-                    body = self.bodies.get(doc_id)
-                    if body is not None:
-                        body.update(facts)  # recently written: re-sent whole, no real-time read
-                    op, sent = ("update", facts) if body is None else ("index", body)
-                    action = {"op": op, "index": self.alias, "id": doc_id, "body": sent}
-                    updates.append({**action, "story": story_id})
-                    member.update(facts)
-                    self.written[doc_id] = member
-        return updates
-
-    def wrote(self, documents: Iterable[dict[str, Any]]) -> None:
-        for doc in documents:
-            self.written[doc["id"]] = {key: doc.get(key) for key in self.FIELDS}
-            self.bodies[doc["id"]] = doc
-            self.bodies.move_to_end(doc["id"])
-        while len(self.bodies) > self.KEEP_BODIES:
-            self.bodies.popitem(last=False)
-
-
 def retry_failed(
     client: Elasticsearch, settings: Settings, *, max_attempts: int = 5, initial_backoff: float = 0.5
 ) -> IndexReport:
-    """Re-submit every pending failure now (documents, quarantined ones included, and story refreshes)."""
+    """Re-submit every pending failure now, quarantined documents included."""
     return index_documents(
         client,
         settings,

@@ -47,7 +47,6 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     by_lang: Counter[str] = field(default_factory=Counter)
     resubmitted: int = 0
-    stories_updated: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -58,7 +57,6 @@ class IngestReport:
             "warnings": len(self.warnings),
             "per_language": dict(sorted(self.by_lang.items())),
             "resubmitted": self.resubmitted,
-            "stories_updated": self.stories_updated,
         }
 
 
@@ -183,5 +181,4 @@ def ingest_file(
     report.failed = result.failed
     report.by_lang = result.by_lang
     report.resubmitted = result.resubmitted
-    report.stories_updated = result.stories_updated
     return report

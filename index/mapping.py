@@ -126,8 +126,9 @@ def articles_mapping(caps: Capabilities) -> dict[str, Any]:
             "event_scores": {
                 "properties": {kind: {"type": "float"} for kind in EVENT_TYPES},
             },
-            # Story-level facts, denormalised onto every member so one hit can say
-            # "N more outlets in M languages" and filters like "stories in >= 2 languages" need no join.
+            # Story facts once kept on every member; no longer written or read (`index.story_facts`
+            # counts them per search). Kept so documents written before, and journalled failures
+            # holding such documents, still pass the strict mapping.
             "story_size": {"type": "integer"},
             "story_sources": keyword,
             "story_langs": keyword,
@@ -202,9 +203,9 @@ def ensure_same_model(client: Elasticsearch, index: str, name: str, dim: int) ->
 
     Called before writing vectors, so one wrong setting cannot silently mix two vector spaces.
     """
-    if not client.indices.exists(index=index):
+    mapping = client.options(ignore_status=404).indices.get_mapping(index=index)
+    if mapping.meta.status == 404:
         return
-    mapping = client.indices.get_mapping(index=index)
     for concrete, body in dict(mapping).items():
         props = body.get("mappings", {}).get("properties", {})
         mapped = props.get("embedding", {}).get("dims")
@@ -380,8 +381,8 @@ def dedupe_mapping(dims: int) -> dict[str, Any]:
 
 
 # One document per story: what story assignment needs (members, the members' vector sum for the
-# centroid, redirects after merges). Article-level facts (size, outlets, languages, first report) are
-# computed from the articles index by `index.indexer.story_facts`, never kept here.
+# centroid, redirects after merges). Article-level facts (size, outlets, languages) are
+# counted from the articles index by `index.story_facts`, never kept here.
 STORIES_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {

@@ -31,6 +31,7 @@ from index.query import TEXT_FIELDS, ParsedQuery, parse, to_es
 from index.rerank import Reranker, reranker
 from index.rerank import candidates as rerank_candidates
 from index.space import language_space
+from index.story_facts import facts_search, read_facts
 from index.understand import Boosts, Understanding, understand, understood_query
 from newsradar.dates import parse_iso_or_none
 from newsradar.settings import Settings
@@ -60,9 +61,6 @@ SOURCE_FIELDS = [
     "source",
     "country",
     "paywall",
-    "story_size",
-    "story_sources",
-    "story_langs",
     "translation_backend",
     "translation_status",
 ]
@@ -307,9 +305,8 @@ def _hit(doc_id: str, src: dict[str, Any], score: float, highlight: dict[str, li
         lead=src.get("lead") or "",
         lead_en=src.get("lead_en"),
         paywall=bool(src.get("paywall")),
-        story_size=int(src.get("story_size") or 1),
-        story_sources=src.get("story_sources") or [],
-        story_langs=src.get("story_langs") or [],
+        story_sources=[src["source"]] if src.get("source") else [],  # a story of one until counted
+        story_langs=[src["lang"]] if src.get("lang") else [],
         highlights=highlight or {},
         translation_backend=src.get("translation_backend"),
         translation_status=src.get("translation_status"),
@@ -395,8 +392,10 @@ def search_articles(
     result.warnings = parsed.warnings + result.warnings
     result.query = str(parsed)
     result.lang = analyst_language(parsed)
-    if result.lang and request.collapse:
-        story_headlines(client, alias, [*result.hits, *result.less_related], result.lang)
+    shown = [*result.hits, *result.less_related]
+    warning = story_context(client, alias, shown, result.lang if request.collapse else None)
+    if warning:
+        result.warnings.append(warning)
     return result
 
 
@@ -416,29 +415,39 @@ def analyst_language(parsed: ParsedQuery) -> str | None:
     return lang if lang in ("de", "en") else None
 
 
-def story_headlines(client: Elasticsearch, alias: str, hits: list[Hit], lang: str) -> None:
-    """For each hit standing for a story in several languages, the story's own title in the analyst's
-    language (its earliest article in that language), when the hit's article is in another one."""
-    wanted = [h for h in hits if h.lang != lang and h.story_id and lang in h.story_langs]
-    if not wanted:
-        return
-    response = client.search(
-        index=alias,
-        size=len(wanted),
-        query={
-            "bool": {
-                "filter": [{"terms": {"story_id": sorted({h.story_id for h in wanted if h.story_id})}}],
-                "must": [{"term": {"lang": lang}}],
-            }
-        },
-        collapse={"field": "story_id"},
-        sort=[{"published_at": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
-        source_includes=["story_id", "title"],
-    )
-    titles = {h["_source"]["story_id"]: h["_source"]["title"] for h in response["hits"]["hits"]}
-    for hit in wanted:
-        if hit.story_id in titles:
+def story_context(client: Elasticsearch, alias: str, hits: list[Hit], lang: str | None) -> str | None:
+    """Each hit's story facts (`index.story_facts`) and, for a hit whose article is not in the
+    analyst's language ``lang``, the story's own title in that language (its earliest article in it),
+    in one round trip. Returns a warning when the node could not answer a part."""
+    ids = sorted({h.story_id for h in hits if h.story_id})
+    if not ids:
+        return None
+    searches: list[dict[str, Any]] = [{"index": alias}, facts_search(ids)]
+    foreign = sorted({h.story_id for h in hits if h.story_id and lang and h.lang != lang})
+    if foreign:
+        searches += [
+            {"index": alias},
+            {
+                "size": len(foreign),
+                "query": {"bool": {"filter": [{"terms": {"story_id": foreign}}, {"term": {"lang": lang}}]}},
+                "collapse": {"field": "story_id"},
+                "sort": [{"published_at": {"order": "asc", "missing": "_last"}}, {"id": "asc"}],
+                "_source": ["story_id", "title"],
+            },
+        ]
+    responses = client.msearch(searches=searches)["responses"]
+    errors = [str(r["error"].get("reason") or r["error"]) for r in responses if "error" in r]
+    facts = read_facts(responses[0]) if "error" not in responses[0] else {}
+    titles: dict[str, str] = {}
+    if foreign and "error" not in responses[1]:
+        titles = {h["_source"]["story_id"]: h["_source"]["title"] for h in responses[1]["hits"]["hits"]}
+    for hit in hits:
+        story = facts.get(hit.story_id or "")
+        if story is not None:
+            hit.story_size, hit.story_sources, hit.story_langs = story.size, story.sources, story.langs
+        if lang and hit.lang != lang and hit.story_id in titles:
             hit.headline, hit.headline_lang = titles[hit.story_id], lang
+    return f"story facts incomplete: {errors[0]}" if errors else None
 
 
 def _native(

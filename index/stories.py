@@ -10,8 +10,8 @@
   keep their vector here).
 * ``<prefix>-stories``: one document per story (``_id`` = story id): what the decision needs — the
   member ids, the members' vector sum (the centroid), and ``merged_into`` when the story was merged
-  into another (lookups follow it). Article-level facts (size, outlets, languages, first report) are
-  not kept here: ``index.indexer.story_facts`` computes them from the articles index.
+  into another (lookups follow it). Article-level facts (size, outlets, languages) are not
+  kept here: ``index.story_facts`` counts them from the articles index.
 
 Per batch, reads are one ``msearch`` (the batch's stored decisions, the exact and near-duplicate
 look-ups as ``terms`` queries, and one filtered kNN query per article, asked only of the week

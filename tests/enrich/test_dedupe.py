@@ -221,7 +221,7 @@ def test_rerun_on_the_same_state_returns_the_stored_answer(corpus: dict[str, lis
 
 
 def test_story_documents_keep_members_and_centroid_not_facts(corpus: dict[str, list[ArticleInput]]) -> None:
-    """Size, outlets, languages and the first report are index.indexer.story_facts, from the articles."""
+    """Size, outlets and languages are index.story_facts, counted from the articles."""
     state = MemoryState()
     items = corpus["cross_language.jsonl"]
     records = StoryAssigner(state).assign_batch(items)

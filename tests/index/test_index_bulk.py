@@ -1,4 +1,4 @@
-"""Bulk indexing on the real node: idempotent ids, failures kept for retry, 429 backoff, story fields,
+"""Bulk indexing on the real node: idempotent ids, failures kept for retry, 429 backoff, story facts,
 and `newsradar ingest`."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from index.failures import FailureStore
 from index.indexer import index_articles, index_documents, retry_failed, to_document
 from index.ingest import load_articles
 from index.mapping import EMBEDDING_DIM, articles_alias, articles_index, drop_articles
+from index.search import Hit, SearchRequest, search_articles
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings, get_settings
 
@@ -164,30 +165,48 @@ def test_429_that_outlasts_the_retries_is_kept(es: Elasticsearch, scoped: Settin
     assert FailureStore(scoped).load() == {}
 
 
-def test_story_fields_follow_later_articles(es: Elasticsearch, scoped: Settings) -> None:
+def _hit_of(es: Elasticsearch, scoped: Settings, article: Article) -> Hit:
+    result = search_articles(es, scoped, SearchRequest(collapse=False, limit=50), None)
+    return next(hit for hit in result.hits if hit.id == article.id)
+
+
+def test_story_facts_follow_later_articles_without_rewriting_earlier_ones(
+    es: Elasticsearch, scoped: Settings
+) -> None:
     chips = [a for a in _articles() if a.story_id == "story-chips"]
     en = next(a for a in chips if a.lang == "en")
     index_articles(es, scoped, [en])
-    doc = es.get(index=articles_alias(scoped), id=en.id)["_source"]
-    assert doc["story_size"] == 1 and doc["story_langs"] == ["en"]
+    hit = _hit_of(es, scoped, en)
+    assert (hit.story_size, hit.story_sources, hit.story_langs) == (1, [en.source], ["en"])
+    version = es.get(index=articles_alias(scoped), id=en.id)["_version"]
 
-    report = index_articles(es, scoped, [a for a in chips if a is not en])
-    assert report.stories_updated >= 1
-    docs = _all(es, scoped)
-    expected_sources = sorted({a.source for a in chips})
-    for doc in docs.values():  # the earlier article was updated too
-        assert doc["story_size"] == 3
-        assert doc["story_sources"] == expected_sources
-        assert doc["story_langs"] == ["de", "en", "zh"]
-        assert doc["story_first_seen_at"] == en.published.isoformat()  # type: ignore[union-attr]
+    index_articles(es, scoped, [a for a in chips if a is not en])
+    assert es.get(index=articles_alias(scoped), id=en.id)["_version"] == version  # never rewritten
+    for article in chips:  # every member, the earlier one too, tells the whole story
+        hit = _hit_of(es, scoped, article)
+        assert hit.story_size == 3
+        assert hit.story_sources == sorted({a.source for a in chips})
+        assert hit.story_langs == ["de", "en", "zh"]
 
-    # One article moves to another story: both stories are recounted.
+    # One article moves to another story: both stories count what they hold now.
     moved = next(a for a in chips if a.lang == "zh")
     moved.story_id = "story-other"
     index_articles(es, scoped, [moved])
-    docs = _all(es, scoped)
-    assert docs[moved.id]["story_size"] == 1 and docs[moved.id]["story_langs"] == ["zh"]
-    assert docs[en.id]["story_size"] == 2 and docs[en.id]["story_langs"] == ["de", "en"]
+    hit = _hit_of(es, scoped, moved)
+    assert (hit.story_size, hit.story_langs) == (1, ["zh"])
+    hit = _hit_of(es, scoped, en)
+    assert (hit.story_size, hit.story_langs) == (2, ["de", "en"])
+
+
+def test_story_entries_of_earlier_versions_are_resolved(es: Elasticsearch, scoped: Settings) -> None:
+    """Versions that kept story facts on every member journalled the stories they still owed; nothing
+    is owed any more, so the next run clears them instead of listing them for ever."""
+    legacy = {"id": "story:story-chips", "kind": "story", "story_id": "story-chips", "reason": "node down"}
+    FailureStore(scoped).record({legacy["id"]: legacy})
+    assert set(FailureStore(scoped).load()) == {"story:story-chips"}
+    report = index_articles(es, scoped, _articles()[:1])
+    assert report.indexed == 1 and report.failed == []
+    assert FailureStore(scoped).load() == {}
 
 
 def _ingest(args: list[str], prefix: str, monkeypatch: pytest.MonkeyPatch) -> object:
