@@ -78,7 +78,7 @@ def run_crawl(
     with tempfile.TemporaryDirectory(prefix="newsradar-crawl-") as tmp:
         sources_file = Path(tmp) / "sources.json"
         sources_file.write_text(json.dumps([s.model_dump(mode="json") for s in sources], ensure_ascii=False))
-        command = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"sources_file={sources_file}"]
+        command = [sys.executable, "-m", "crawlers.launch", spider, "-a", f"sources_file={sources_file}"]
         if since is not None:
             command += ["-a", f"since={since.isoformat()}"]
         scrapy_settings = {
