@@ -2,7 +2,8 @@
 
 1. Indexing throughput of `newsradar ingest` (the function the command runs) with enrichment and
    embeddings, and without them (records already carrying vectors), against the raw
-   `elasticsearch.helpers.bulk` of the same documents, in the same run.
+   `elasticsearch.helpers.bulk` of the same documents, in the same run; and without them again for
+   four copies of the sample in one file (stories that span chunks, as in a backfill).
 2. Search latency p50/p95 of hybrid (BM25 + kNN, client-side RRF) vs BM25-only at 10k and 100k
    documents, synthesised from the sample-site articles with perturbed vectors (query vectors are
    embedded once up front; their cost is reported separately).
@@ -148,6 +149,7 @@ def distractors(langs: set[str], limit: int) -> list[dict[str, Any]]:
 
 #: Every index of one process's run lives under this prefix, dropped at the end.
 RUN_PREFIX = f"bench-{uuid.uuid4().hex[:6]}"
+CHUNKED_COPIES = 4  # copies of the ingest sample in the run whose stories span chunks
 
 
 def scoped(settings: Settings, name: str) -> Settings:
@@ -219,34 +221,57 @@ def bench_ingest(
     write_jsonl(presource, pre)
     drop_articles(client, full)
 
-    # Without enrichment against the raw baseline: an untimed warm-up round (a node started moments
-    # ago still compiles its indexing path), then three interleaved rounds, the median of each (a
-    # 400-document run takes a fraction of a second, where one merge or GC pause shows).
-    docs = [to_document(a) for a in load_articles(presource)]
+    plain_s, raw_s = plain_against_raw(client, settings, presource, "single")
+    rows.append(("ingest (enrich + embed + index)", n, n / full_s, (n / full_s) / (n / raw_s)))
+    rows.append(("ingest --no-enrich (vectors given)", n, n / plain_s, (n / plain_s) / (n / raw_s)))
+    rows.append(("helpers.bulk raw (baseline)", n, n / raw_s, 1.0))
+    # The same documents four times over (new ids, the same stories) in one file: every story spans
+    # chunks of 500, as in a backfill, and each chunk adds members to stories earlier chunks wrote.
+    many = work / "chunks.jsonl"
+    write_jsonl(
+        many,
+        [
+            {**record, "id": f"{record['id']}-{copy}", "url": f"{record['url']}&copy={copy}"}
+            for copy in range(CHUNKED_COPIES)
+            for record in pre
+        ],
+    )
+    m = n * CHUNKED_COPIES
+    plain_s, raw_s = plain_against_raw(client, settings, many, "chunked")
+    label = f"ingest --no-enrich, {m:,} docs in {-(-m // 500)} chunks, stories across chunks"
+    rows.append((label, m, m / plain_s, (m / plain_s) / (m / raw_s)))
+    rows.append((f"helpers.bulk raw, the same {m:,} docs (baseline)", m, m / raw_s, 1.0))
+    return rows
+
+
+def plain_against_raw(
+    client: Elasticsearch, settings: Settings, source: Path, name: str
+) -> tuple[float, float]:
+    """Seconds of `ingest --no-enrich` of ``source`` and of a raw `helpers.bulk` of the same documents
+    (plus a refresh): an untimed warm-up round (a node started moments ago still compiles its indexing
+    path), then three interleaved rounds, the median of each (a 400-document run takes a fraction of a
+    second, where one merge or GC pause shows). Both write to an index that exists already."""
+    docs = [to_document(a) for a in load_articles(source)]
     plain_runs: list[float] = []
     raw_runs: list[float] = []
     for round_ in range(4):
-        plain = scoped(settings, f"ingest-plain{round_}")
-        ensure_articles_index(client, plain)  # as for the raw baseline: both write to an existing index
+        plain = scoped(settings, f"ingest-{name}-plain{round_}")
+        ensure_articles_index(client, plain)
         start = time.perf_counter()
-        report = ingest_file(client, plain, presource, enrich=False)
+        report = ingest_file(client, plain, source, enrich=False)
         plain_runs.append(time.perf_counter() - start)
-        assert report.indexed == n
+        assert report.indexed == len(docs), report.summary()
         drop_articles(client, plain)
 
-        raw = scoped(settings, f"ingest-raw{round_}")
+        raw = scoped(settings, f"ingest-{name}-raw{round_}")
         alias = ensure_articles_index(client, raw)
         start = time.perf_counter()
         ok, _ = bulk(client, ({"_index": alias, "_id": d["id"], "_source": d} for d in docs))
         client.indices.refresh(index=alias)
         raw_runs.append(time.perf_counter() - start)
-        assert ok == n
+        assert ok == len(docs)
         drop_articles(client, raw)
-    plain_s, raw_s = statistics.median(plain_runs[1:]), statistics.median(raw_runs[1:])
-    rows.append(("ingest (enrich + embed + index)", n, n / full_s, (n / full_s) / (n / raw_s)))
-    rows.append(("ingest --no-enrich (vectors given)", n, n / plain_s, (n / plain_s) / (n / raw_s)))
-    rows.append(("helpers.bulk raw (baseline)", n, n / raw_s, 1.0))
-    return rows
+    return statistics.median(plain_runs[1:]), statistics.median(raw_runs[1:])
 
 
 def synth_index(client: Elasticsearch, settings: Settings, base: list[dict[str, Any]], size: int) -> None:
@@ -477,11 +502,16 @@ def run(quick: bool) -> list[Row]:
         ingest_docs, sizes, rounds, n_distractors = 400, [10_000, 100_000], 5, 150
     got = measure(ingest_docs, sizes, rounds, n_distractors, [])
     rows = []
-    raw = next(r for r in got["ingest"] if "raw" in r[0])[2]
-    for path, n, rate, _ in got["ingest"]:
-        if "raw" not in path:
-            rows.append(
-                Row("index_search", f"indexing: {path}", rate, "docs/s", raw, "helpers.bulk raw", f"{n} docs")
+    raw = 0.0
+    for path, n, rate, _ in reversed(got["ingest"]):  # each baseline follows the rows it measures
+        if "raw" in path:
+            raw = rate
+        else:
+            rows.insert(
+                0,
+                Row(
+                    "index_search", f"indexing: {path}", rate, "docs/s", raw, "helpers.bulk raw", f"{n} docs"
+                ),
             )
     latency = {row[0]: row for row in got["latency"]}
     for size in sizes:
