@@ -3,8 +3,8 @@
 What `scrapy crawl` does for one spider of this project (project settings, `-s` at command-line
 priority, `-a` as spider arguments, exit 1 when the crawler could not start), through Scrapy's own
 `AsyncCrawlerProcess` rather than the `scrapy` command line. That command line imports every command
-module Scrapy ships (shell, bench, parse, ...) before it runs one: about half a CPU second of a
-crawl's start-up, paid on every poll of every source.
+module Scrapy ships (shell, bench, parse, ...) before it runs one, on every poll of every source: the
+crawl of a 100-article cycle took 2.85 CPU s through it and 2.52 through this module.
 """
 
 from __future__ import annotations
