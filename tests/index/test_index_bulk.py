@@ -19,7 +19,7 @@ from index.failures import FailureStore
 from index.indexer import index_articles, index_documents, retry_failed, to_document
 from index.ingest import load_articles
 from index.mapping import EMBEDDING_DIM, articles_alias, articles_index, drop_articles
-from index.search import Hit, SearchRequest, search_articles
+from index.search import Hit, SearchRequest, search_articles, story_context
 from newsradar.article import Article, article_id
 from newsradar.settings import Settings, get_settings
 
@@ -196,6 +196,15 @@ def test_story_facts_follow_later_articles_without_rewriting_earlier_ones(
     assert (hit.story_size, hit.story_langs) == (1, ["zh"])
     hit = _hit_of(es, scoped, en)
     assert (hit.story_size, hit.story_langs) == (2, ["de", "en"])
+
+
+def test_story_facts_the_node_cannot_count_leave_a_warning_not_an_error(
+    es: Elasticsearch, scoped: Settings
+) -> None:
+    hit = Hit(id="a1", url="https://x.example/a1", title="t", lang="de", score=1.0, story_id="s1", source="x")
+    warning = story_context(es, articles_alias(scoped), [hit], "en")  # no such index: every part fails
+    assert warning is not None and warning.startswith("story facts incomplete") and "no such index" in warning
+    assert (hit.story_size, hit.headline) == (1, None)
 
 
 def test_story_entries_of_earlier_versions_are_resolved(es: Elasticsearch, scoped: Settings) -> None:
