@@ -319,7 +319,7 @@ def _mget(
 
     def once() -> list[dict[str, Any]]:
         try:
-            response = client.mget(index=alias, ids=ids, source_includes=["story_id", "first_seen_at"])
+            response = client.mget(index=alias, ids=ids, source_includes=["first_seen_at"])
         except ApiError as error:
             if error.status_code in RETRY_ON:
                 raise Transient(f"lookup failed: {error}") from None
